@@ -1,0 +1,17 @@
+"""Test settings: the same database switch as local (SQLite by default, PostgreSQL via DATABASE_URL)."""
+
+from config.env import env_str
+
+from .base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "test-key-not-for-production-use-0123456789-abcdefghij")
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Ordinary tests run jobs in-process for determinism; tests marked `broker` send through the real
+# broker to a real worker (conftest.celery_worker_process) with `app.send_task`.
+CELERY_TASK_ALWAYS_EAGER = True

@@ -1,0 +1,86 @@
+"""Fixtures shared by every app's tests: a real Celery worker process when a broker is configured."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+
+def services_required() -> bool:
+    """CI sets this: an unreachable service is then a failure, not a skip."""
+    return os.environ.get("SKOLFLODE_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` subprocess against CELERY_BROKER_URL and the test database."""
+    from django.conf import settings
+    from django.db import connection
+
+    broker = settings.CELERY_BROKER_URL
+    if not broker:
+        if services_required():
+            pytest.fail("SKOLFLODE_REQUIRE_SERVICES=1 but CELERY_BROKER_URL is not set")
+        pytest.skip("No CELERY_BROKER_URL: set it (e.g. redis://127.0.0.1:6379/0) to test a real worker")
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"The Celery broker {broker} is unreachable: {exc}")
+
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("postgresql"):
+        # The worker must see the test database, not the development one.
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    log = open(ROOT / "var" / "test-celery-worker.log", "w")  # noqa: SIM115 - closed at teardown
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            replies = app.control.ping(timeout=0.5) or []
+            if any(f"test-{os.getpid()}@" in name for reply in replies for name in reply):
+                break
+            if worker.poll() is not None:
+                pytest.fail(f"The Celery worker exited early; see {log.name}")
+        else:
+            pytest.fail(f"The Celery worker did not answer within 30 s; see {log.name}")
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
