@@ -13,39 +13,47 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 
+# Personas (a principal, a guardian, an outsider) and a published fixture version, for every app's tests.
+pytest_plugins = ["processes.tests.fixtures"]
+
 
 def services_required() -> bool:
     """CI sets this: an unreachable service is then a failure, not a skip."""
     return os.environ.get("SKOLFLODE_REQUIRE_SERVICES") == "1"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> Iterator[subprocess.Popen]:
-    """A real `celery worker` subprocess against CELERY_BROKER_URL and the test database."""
+def require_broker() -> str:
+    """The broker URL, or skip (fail in CI) when none is configured or it does not answer."""
     from django.conf import settings
-    from django.db import connection
+
+    from config.celery import app
 
     broker = settings.CELERY_BROKER_URL
     if not broker:
         if services_required():
             pytest.fail("SKOLFLODE_REQUIRE_SERVICES=1 but CELERY_BROKER_URL is not set")
         pytest.skip("No CELERY_BROKER_URL: set it (e.g. redis://127.0.0.1:6379/0) to test a real worker")
-    from config.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"The Celery broker {broker} is unreachable: {exc}")
+    return broker
+
+
+def start_celery_worker(name: str) -> subprocess.Popen:
+    """Start `celery worker` against the broker and the *test* database; return once it answers pings."""
+    from django.db import connection
+
+    from config.celery import app
 
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
     db = connection.settings_dict
     if db["ENGINE"].endswith("postgresql"):
-        # The worker must see the test database, not the development one.
         env["DATABASE_URL"] = (
             f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         )
-    log = open(ROOT / "var" / "test-celery-worker.log", "w")  # noqa: SIM115 - closed at teardown
+    log = open(ROOT / "var" / f"test-celery-{name}.log", "w")  # noqa: SIM115 - owned by the process
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -59,28 +67,37 @@ def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> I
             "--without-gossip",
             "--without-mingle",
             "-n",
-            f"test-{os.getpid()}@%h",
+            f"{name}@%h",
         ],
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        replies = app.control.ping(timeout=0.5) or []
+        if any(node.startswith(f"{name}@") for reply in replies for node in reply):
+            return worker
+        if worker.poll() is not None:
+            pytest.fail(f"The Celery worker exited early; see {log.name}")
+    worker.kill()
+    pytest.fail(f"The Celery worker did not answer within 30 s; see {log.name}")
+
+
+def stop_celery_worker(worker: subprocess.Popen) -> None:
+    worker.terminate()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            replies = app.control.ping(timeout=0.5) or []
-            if any(f"test-{os.getpid()}@" in name for reply in replies for name in reply):
-                break
-            if worker.poll() is not None:
-                pytest.fail(f"The Celery worker exited early; see {log.name}")
-        else:
-            pytest.fail(f"The Celery worker did not answer within 30 s; see {log.name}")
-        yield worker
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` subprocess against CELERY_BROKER_URL and the test database."""
+    require_broker()
+    worker = start_celery_worker(f"test-{os.getpid()}")
+    yield worker
+    stop_celery_worker(worker)

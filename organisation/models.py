@@ -132,6 +132,10 @@ class Guardian(Person):
 
 
 class Pupil(Person):
+    # Older pupils take part in some steps themselves (their views on an action programme).
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="pupil"
+    )
     unit = models.ForeignKey(SchoolUnit, on_delete=models.PROTECT, related_name="pupils")
     grade = models.CharField(_("grade"), max_length=4, blank=True)
     guardians = models.ManyToManyField(Guardian, through="Custody", related_name="children")

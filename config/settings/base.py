@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "processes",
     "tasks",
     "dashboards",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -108,7 +109,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Timers fire within this interval of their due time; the pass only touches due rows.
+    "fire-due-timers": {"task": "processes.timers_fire_due", "schedule": env_int("TIMER_PASS_SECONDS", 30)},
+}
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "skolflode@localhost")
@@ -132,4 +136,6 @@ LOGGING = {
     },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # SpiffWorkflow logs every task state change at INFO; the audit trail records what matters.
+    "loggers": {"spiff": {"level": env_str("SPIFF_LOG_LEVEL", "WARNING")}},
 }

@@ -1,5 +1,7 @@
 """Test settings: the same database switch as local (SQLite by default, PostgreSQL via DATABASE_URL)."""
 
+import os
+
 from config.env import env_str
 
 from .base import *  # noqa: F403
@@ -15,3 +17,8 @@ STORAGES = {
 # Ordinary tests run jobs in-process for determinism; tests marked `broker` send through the real
 # broker to a real worker (conftest.celery_worker_process) with `app.send_task`.
 CELERY_TASK_ALWAYS_EAGER = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not the in-memory shared cache: concurrency tests need SQLite's real locking (IMMEDIATE
+    # transactions waiting on the busy timeout), as in the embedded default.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405

@@ -1,0 +1,55 @@
+"""The append-only event table: every state change, who made it and when, hash-chained."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Verb(models.TextChoices):
+    VERSION_DEPLOYED = "version.deployed", _("Version deployed")
+    VERSION_PUBLISHED = "version.published", _("Version published")
+    VERSION_RETIRED = "version.retired", _("Version retired")
+    INSTANCE_STARTED = "instance.started", _("Case started")
+    INSTANCE_COMPLETED = "instance.completed", _("Case completed")
+    INSTANCE_ERRORED = "instance.errored", _("Case stopped on an error")
+    INSTANCE_RETRIED = "instance.retried", _("Case retried")
+    TASK_READY = "task.ready", _("Task ready")
+    TASK_COMPLETED = "task.completed", _("Task completed")
+    TASK_CANCELLED = "task.cancelled", _("Task cancelled")
+    TIMER_FIRED = "timer.fired", _("Timer fired")
+    MESSAGE_RECEIVED = "message.received", _("Message received")
+
+
+class AuditEvent(models.Model):
+    """Never updated or deleted by the application (audit.services is the only writer)."""
+
+    occurred_at = models.DateTimeField(_("time"), db_index=True)
+    verb = models.CharField(_("event"), max_length=40, choices=Verb.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(_("actor"), max_length=150, blank=True)
+    unit = models.ForeignKey(
+        "organisation.SchoolUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    instance_id = models.UUIDField(_("case"), null=True, blank=True, db_index=True)
+    user_task_id = models.BigIntegerField(_("task"), null=True, blank=True)
+    version_id = models.BigIntegerField(_("version"), null=True, blank=True)
+    element_id = models.CharField(_("element"), max_length=255, blank=True)
+    element_name = models.CharField(_("element name"), max_length=255, blank=True)
+    lane = models.CharField(_("lane"), max_length=32, blank=True)
+    before = models.JSONField(_("before"), null=True, blank=True)
+    after = models.JSONField(_("after"), null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["id"]
+        indexes = [models.Index(fields=["verb", "occurred_at"], name="audit_verb_time")]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.verb} {self.element_id}"

@@ -1,0 +1,17 @@
+"""Celery jobs of the engine runtime: thin wrappers around idempotent services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from processes.services.instances import instance_due_timers_fire, timers_fire_due
+
+
+@shared_task(name="processes.timers_fire_due", ignore_result=True, soft_time_limit=50, time_limit=60)
+def timers_fire_due_job() -> int:
+    return timers_fire_due()
+
+
+@shared_task(name="processes.instance_due_timers_fire", ignore_result=True, acks_late=True)
+def instance_due_timers_fire_job(instance_id: str) -> list[str]:
+    return instance_due_timers_fire(instance_id)

@@ -1,0 +1,175 @@
+"""Process definitions, immutable versions, running instances and what they wait for."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from common.fields import OrderedJSONField
+
+
+class ProcessDefinition(models.Model):
+    key = models.SlugField(_("key"), max_length=64, unique=True)
+    name_sv = models.CharField(_("Swedish name"), max_length=200)
+    name_en = models.CharField(_("English name"), max_length=200, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("process")
+        verbose_name_plural = _("processes")
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name_sv
+
+
+class ProcessVersion(models.Model):
+    """An immutable bundle of BPMN, forms and manifest. Nothing but its status ever changes."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PUBLISHED = "published", _("Published")
+        RETIRED = "retired", _("Retired")
+
+    ALLOWED_TRANSITIONS = {
+        Status.DRAFT: {Status.PUBLISHED},
+        Status.PUBLISHED: {Status.RETIRED},
+        Status.RETIRED: set(),
+    }
+
+    definition = models.ForeignKey(ProcessDefinition, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    content_hash = models.CharField(_("content hash"), max_length=64)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    main_process_id = models.CharField(max_length=255)
+    files = OrderedJSONField(help_text="BPMN documents by file name, as text")
+    forms = OrderedJSONField(default=dict, help_text="JSON Schema forms by file name, fields in order")
+    manifest = models.JSONField(default=dict)
+    spec = models.TextField(help_text="The parsed spec, serialized once per version")
+    default_task_due = models.CharField(max_length=32, default="P5D")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changelog = models.TextField(_("changelog"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("process version")
+        verbose_name_plural = _("process versions")
+        ordering = ["definition", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["definition", "number"], name="version_unique_number"),
+            models.UniqueConstraint(fields=["definition", "content_hash"], name="version_unique_content"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.definition.key} v{self.number}"
+
+
+class ProcessInstance(models.Model):
+    """One case. Pinned to its version; its engine state is one JSON document without the spec."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        ERROR = "error", _("Error")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    version = models.ForeignKey(ProcessVersion, on_delete=models.PROTECT, related_name="instances")
+    unit = models.ForeignKey("organisation.SchoolUnit", on_delete=models.PROTECT, related_name="instances")
+    pupil = models.ForeignKey(
+        "organisation.Pupil", null=True, blank=True, on_delete=models.PROTECT, related_name="instances"
+    )
+    subject = models.CharField(_("case reference"), max_length=200, blank=True)
+    initiator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    state = OrderedJSONField(default=dict)
+    state_version = models.CharField(max_length=64, blank=True)
+    revision = models.PositiveIntegerField(default=0)
+    end_events = models.JSONField(default=list, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    error_element_id = models.CharField(max_length=255, blank=True)
+    error_expression = models.TextField(blank=True)
+    # What was being done when the error struck (a completion with its data, or a timer pass), so a
+    # retry repeats exactly that and the submitted data is never lost.
+    error_context = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(_("started"))
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        indexes = [
+            models.Index(fields=["version", "status"], name="instance_version_status"),
+            models.Index(fields=["unit", "status"], name="instance_unit_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.subject or self.pk}"
+
+
+class WaitingTimer(models.Model):
+    """A timer the instance waits for; beat picks due rows with SKIP LOCKED (never scans instances)."""
+
+    instance = models.ForeignKey(ProcessInstance, on_delete=models.CASCADE, related_name="timers")
+    engine_task_id = models.CharField(max_length=36)
+    element_id = models.CharField(max_length=255)
+    element_name = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=16)
+    due_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "engine_task_id"], name="timer_unique_task")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.element_id} @ {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class MessageSubscription(models.Model):
+    """A message catch event an instance waits on, by name and correlation key."""
+
+    instance = models.ForeignKey(ProcessInstance, on_delete=models.CASCADE, related_name="subscriptions")
+    message_name = models.CharField(max_length=255)
+    correlation_key = models.CharField(max_length=512, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["message_name", "correlation_key"], name="subscription_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.message_name} [{self.correlation_key}]"
+
+
+class ReceivedMessage(models.Model):
+    """Every message from outside, once: a redelivered message id is answered, never applied twice."""
+
+    class Outcome(models.TextChoices):
+        DELIVERED = "delivered", _("Delivered")
+        UNKNOWN = "unknown", _("No waiting case")
+
+    message_id = models.CharField(max_length=128, unique=True)
+    message_name = models.CharField(max_length=255)
+    correlation_key = models.CharField(max_length=512, blank=True)
+    payload = models.JSONField(default=dict)
+    instance = models.ForeignKey(
+        ProcessInstance, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.message_id

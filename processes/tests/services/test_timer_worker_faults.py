@@ -1,0 +1,71 @@
+"""A Celery worker is killed in the middle of a timer pass. The next pass, on a new worker, fires the
+rest: every due timer fires exactly once and every case ends consistent."""
+
+import os
+import signal
+import time
+
+import pytest
+from django.db import connection
+
+from audit.models import AuditEvent, Verb
+from config.celery import app
+from conftest import require_broker, start_celery_worker, stop_celery_worker
+from processes.models import ProcessInstance, WaitingTimer
+from processes.services.instances import process_instance_start
+from processes.tests.factories import published_support_version
+from tasks.models import UserTask
+from tasks.services.user_tasks import user_task_complete
+
+CASES = 120
+
+pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_a_worker_killed_mid_timer_pass_leaves_nothing_fired_twice_or_lost(ekbacke, alva, sara):
+    require_broker()
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker shares the test database only on PostgreSQL")
+    # The principal's deadline is one second, so the timers are really due for the worker's clock.
+    version = published_support_version(**{'"P5D"': '"PT1S"'})
+    for _ in range(CASES):
+        case = process_instance_start(version=version, unit=ekbacke, pupil=alva)
+        user_task_complete(
+            task_id=case.user_tasks.get(element_id="apply").pk, user=sara, data={"needs": ["a", "b"]}
+        )
+    time.sleep(1.2)  # real time: the worker process runs on the real clock
+    fired = lambda: AuditEvent.objects.filter(verb=Verb.TIMER_FIRED).count()  # noqa: E731
+
+    first = start_celery_worker(f"timers-a-{os.getpid()}")
+    try:
+        app.send_task("processes.timers_fire_due")
+        wait_until(lambda: fired() >= 5, 60, "the first timers to fire")
+        os.kill(first.pid, signal.SIGKILL)  # no warm shutdown: the pass dies mid-way
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    interrupted_at = fired()
+    assert 0 < interrupted_at < CASES, f"the kill should land mid-pass ({interrupted_at} of {CASES} fired)"
+
+    second = start_celery_worker(f"timers-b-{os.getpid()}")
+    try:
+        app.send_task("processes.timers_fire_due")  # the next beat tick
+        wait_until(lambda: not WaitingTimer.objects.exists(), 120, "every due timer to fire")
+    finally:
+        stop_celery_worker(second)
+
+    per_case = AuditEvent.objects.filter(verb=Verb.TIMER_FIRED).values_list("instance_id", flat=True)
+    assert len(per_case) == len(set(per_case)) == CASES, "each timer fired exactly once"
+    assert ProcessInstance.objects.filter(status=ProcessInstance.Status.COMPLETED).count() == CASES
+    assert not UserTask.objects.filter(status=UserTask.Status.OPEN).exists()
+    assert UserTask.objects.filter(element_id="decide", status=UserTask.Status.CANCELLED).count() == CASES

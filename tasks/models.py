@@ -1,0 +1,50 @@
+"""User tasks: the projection of the engine's READY manual tasks, assigned by lane × school unit."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class UserTask(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    instance = models.ForeignKey(
+        "processes.ProcessInstance", on_delete=models.CASCADE, related_name="user_tasks"
+    )
+    engine_task_id = models.CharField(max_length=36)
+    element_id = models.CharField(_("step"), max_length=255)
+    name = models.CharField(_("name"), max_length=255)
+    lane = models.CharField(_("role"), max_length=32)
+    unit = models.ForeignKey("organisation.SchoolUnit", on_delete=models.PROTECT, related_name="user_tasks")
+    form_name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    ready_at = models.DateTimeField(_("ready"))
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "engine_task_id"], name="usertask_unique_engine_task")
+        ]
+        indexes = [
+            models.Index(fields=["unit", "lane", "status"], name="usertask_queue"),
+            models.Index(fields=["status", "due_at"], name="usertask_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.lane})"
