@@ -6,9 +6,11 @@ See README.md in this folder for the API and docs/conventions.md for the contrac
 from .bundle import Bundle, bundle_check_xml, bundle_load, bundle_validate
 from .calendar import BusinessCalendar, get_default_calendar, set_default_calendar
 from .errors import BundleInvalid, EngineError, ExpressionError, Problem
+from .schema import BPMN_XSD_PATH
 from .workflow import STATE_VERSION, TimerInfo, UserTaskInfo, Workflow, workflow_load, workflow_start
 
 __all__ = [
+    "BPMN_XSD_PATH",
     "STATE_VERSION",
     "Bundle",
     "BundleInvalid",

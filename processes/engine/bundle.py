@@ -1,4 +1,4 @@
-"""Bundles: the BPMN files of one process version, parsed once and stored as a spec document."""
+"""Bundles: the BPMN and DMN files of one process version, parsed once and stored as a spec document."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from .documents import extract_model, parse_file
+from .documents import extract_decisions, extract_model, is_dmn, parse_file
 from .errors import BundleInvalid, Problem
 from .lint import effective_lane, lint_model
 from .serializer import BY_REFERENCE
@@ -133,7 +133,7 @@ class Bundle:
 
 def _parse_all(files: Mapping[str, bytes], max_bytes: int) -> tuple[dict[str, Any], list[Problem]]:
     trees, problems = {}, []
-    if not files:
+    if not any(not is_dmn(name) for name in files):
         problems.append(Problem("parse_error", "the bundle contains no BPMN files"))
     for filename, content in files.items():
         tree, file_problems = parse_file(filename, content, max_bytes)
@@ -153,7 +153,11 @@ def _spiff_problem(exc: Exception) -> Problem:
 def _spiff_parse(trees: Mapping[str, Any], main_process_id: str) -> tuple[Any, dict[str, Any]]:
     parser = SpiffBpmnParser()
     for filename, tree in trees.items():
-        parser.add_bpmn_xml(tree, filename=filename)
+        if is_dmn(filename):
+            # Decision tables reach SpiffWorkflow already parsed by the hardened parser, like BPMN.
+            parser.add_dmn_xml(tree.getroot(), filename=filename)
+        else:
+            parser.add_bpmn_xml(tree, filename=filename)
     return parser.get_spec(main_process_id), parser.get_subprocess_specs(main_process_id)
 
 
@@ -174,8 +178,10 @@ def _prepare(
     trees, problems = _parse_all(files, max_bytes)
     if not trees:
         return trees, None, problems
-    model, structural = extract_model(trees)
+    model, structural = extract_model({k: v for k, v in trees.items() if not is_dmn(k)})
     problems += structural
+    model["decisions"], dmn_problems = extract_decisions({k: v for k, v in trees.items() if is_dmn(k)})
+    problems += dmn_problems
     if main_process_id not in model["processes"]:
         problems.append(
             Problem("missing_process", f"process {main_process_id!r} is not in the bundle", main_process_id)
@@ -209,7 +215,7 @@ def bundle_check_xml(
 def bundle_load(
     files: Mapping[str, bytes], main_process_id: str, *, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> Bundle:
-    """Parse a bundle's BPMN files (file name -> bytes) safely and build its specs.
+    """Parse a bundle's BPMN and DMN files (file name -> bytes; ``*.dmn`` is DMN) safely and build its specs.
 
     Raises BundleInvalid listing all problems that stop the bundle from running. Lint findings that
     do not stop it (forms, lanes...) come from :func:`bundle_validate`.
@@ -224,7 +230,14 @@ def bundle_load(
         blocking = [
             p
             for p in lint_model(model, None)
-            if p.code in ("gateway_no_default", "missing_called_process", "no_start_event", "invalid_timer")
+            if p.code
+            in (
+                "gateway_no_default",
+                "missing_called_process",
+                "missing_decision",
+                "no_start_event",
+                "invalid_timer",
+            )
         ]
         parse_problem = _spiff_problem(exc)
         if not any(p.element_id == parse_problem.element_id for p in blocking):

@@ -7,6 +7,8 @@ julafton and nyårsafton. An optional summer break (school holidays) is also non
 
 from __future__ import annotations
 
+import calendar as _month_calendar
+import re
 import threading
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
@@ -23,6 +25,9 @@ D = TypeVar("D", date, datetime)
 
 # A year has ~250 working days; this caps loops when a caller passes an absurd n from an expression.
 MAX_WORKING_DAYS = 5000
+
+# A statutory period: years, months, weeks and days only (lag (1930:173) counts whole days).
+_PERIOD = re.compile(r"P(?:(\d{1,3})Y)?(?:(\d{1,4})M)?(?:(\d{1,4})W)?(?:(\d{1,5})D)?")
 
 
 class BusinessCalendar:
@@ -45,6 +50,10 @@ class BusinessCalendar:
         # so Sundays are excluded to keep the holiday list meaningful for display.
         self._holidays = holidays.Sweden(
             years=list(years or []), categories=categories, include_sundays=False, language="sv"
+        )
+        # Lag (1930:173) 2 § names exactly the public holidays and these three eves ("de_facto").
+        self._statutory_holidays = holidays.Sweden(
+            years=list(years or []), categories=("public", "de_facto"), include_sundays=False, language="sv"
         )
         self._lock = threading.Lock()
         self.summer_break = summer_break
@@ -99,6 +108,44 @@ class BusinessCalendar:
             if self.is_working_day(current):
                 count += 1
         return sign * count
+
+    def is_statutory_weekday(self, day: date | datetime) -> bool:
+        """Whether a statutory period may end on ``day`` (lag (1930:173) om beräkning av lagstadgad tid 2 §).
+
+        Not a Saturday, Sunday, public holiday, Midsommarafton, julafton or nyårsafton. Unlike
+        :meth:`is_working_day` the summer break and local closures do not count: the law does not know them.
+        """
+        d = day.date() if isinstance(day, datetime) else day
+        if d.weekday() >= 5:
+            return False
+        with self._lock:
+            return d not in self._statutory_holidays
+
+    def period_last_day(self, start: date, duration: str) -> date:
+        """Last day of a statutory period of ``duration`` counted from ``start`` (the day of notification).
+
+        Lag (1930:173) 1 §: a period in weeks ends on the same weekday, one in months or years on the same
+        date (the month's last day if it has no such date); days are added as days. 2 §: if that day is a
+        Saturday, Sunday, public holiday, Midsommarafton, julafton or nyårsafton, the period ends on the next
+        weekday. ``duration`` is an ISO 8601 period of years, months, weeks and days (``"P3W"``, ``"P2M"``).
+        """
+        match = _PERIOD.fullmatch(duration.strip()) if isinstance(duration, str) else None
+        if match is None or not any(match.groups()):
+            raise ValueError(f"{duration!r} is not an ISO 8601 period of years, months, weeks or days")
+        years, months, weeks, days = (int(part or 0) for part in match.groups())
+        month_index = start.year * 12 + start.month - 1 + years * 12 + months
+        year, month = divmod(month_index, 12)
+        month += 1
+        last_of_month = _month_calendar.monthrange(year, month)[1]
+        last = start.replace(year=year, month=month, day=min(start.day, last_of_month))
+        last += timedelta(weeks=weeks, days=days)
+        while not self.is_statutory_weekday(last):
+            last += timedelta(days=1)
+        return last
+
+    def period_deadline(self, start: date, duration: str) -> datetime:
+        """The end (23:59:59 Europe/Stockholm) of :meth:`period_last_day`: when a ``timeDate`` timer fires."""
+        return datetime.combine(self.period_last_day(start, duration), time(23, 59, 59), STOCKHOLM)
 
     def working_days_duration(self, n: int, now: datetime | None = None) -> str:
         """ISO 8601 duration from ``now`` to 23:59:59 (Stockholm) of the n-th working day after today."""

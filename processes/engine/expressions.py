@@ -14,7 +14,7 @@ import ast
 import math
 import time
 from collections.abc import Callable, Mapping, MutableMapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import simpleeval
@@ -216,6 +216,36 @@ def _fn_working_days(n: int) -> str:
     return get_default_calendar().working_days_duration(int(n))
 
 
+def _fn_deadline_after(start: Any, duration: Any) -> str:
+    """``deadline_after(decision_notified_at, "P3W")``: the end of a statutory period, for a ``timeDate``.
+
+    ``start`` is the day the period counts from (an ISO date, an ISO date-time - taken as its Stockholm
+    date - or a date); ``None`` or ``""`` means today. ``duration`` is an ISO 8601 period of years, months,
+    weeks and days. The last day is moved past Saturdays, Sundays, public holidays, Midsommarafton,
+    julafton and nyårsafton (lag (1930:173) 2 §); the result is 23:59:59 Europe/Stockholm of that day as
+    an ISO 8601 date-time.
+    """
+    if start is None or start == "":
+        day = clock.now().astimezone(_stockholm()).date()
+    elif isinstance(start, datetime):
+        day = (start if start.tzinfo else start.replace(tzinfo=_stockholm())).astimezone(_stockholm()).date()
+    elif isinstance(start, date):
+        day = start
+    elif isinstance(start, str) and len(start) <= 40:
+        text = start.strip()
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+        else:
+            parsed = datetime.fromisoformat(text)
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=_stockholm())
+            day = parsed.astimezone(_stockholm()).date()
+    else:
+        raise ExpressionError(
+            "deadline_after() needs an ISO date or date-time to count from", code="expression_refused"
+        )
+    return get_default_calendar().period_deadline(day, duration).isoformat()
+
+
 def _fn_now() -> str:
     return clock.now().isoformat()
 
@@ -245,6 +275,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": abs,
     "sorted": _fn_sorted,
     "working_days": _fn_working_days,
+    "deadline_after": _fn_deadline_after,
     "now": _fn_now,
     "today": _fn_today,
 }

@@ -47,6 +47,7 @@ def lint_model(model: Mapping[str, Any], forms: Mapping[str, Any] | None) -> lis
     problems += _gateways(model)
     problems += _timers(nodes)
     problems += _calls(model)
+    problems += _decisions(model)
     if forms is not None:
         problems += _forms(nodes, forms)
     return problems
@@ -204,6 +205,23 @@ def _calls(model: Mapping[str, Any]) -> list[Problem]:
                     info.get("file"),
                 )
             )
+    return problems
+
+
+def _decisions(model: Mapping[str, Any]) -> list[Problem]:
+    decisions = model.get("decisions", {})
+    problems = []
+    for node in model["nodes"]:
+        if node["type"] != "businessRuleTask":
+            continue
+        called = node.get("called_decision")
+        if not called:
+            message = "business rule task names no decision (spiffworkflow:calledDecisionId)"
+        elif called not in decisions:
+            message = f"business rule task calls decision {called!r}, which is not in the bundle's DMN files"
+        else:
+            continue
+        problems.append(_problem("missing_decision", message, node))
     return problems
 
 

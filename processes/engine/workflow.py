@@ -29,7 +29,47 @@ from .errors import EngineError, ExpressionError
 from .expressions import RestrictedScriptEngine, evaluate, measure
 from .serializer import BY_REFERENCE, STATE_FORMAT
 
-SCRIPT_ENGINE = RestrictedScriptEngine()
+
+class _DecisionSyntaxError(SyntaxError):
+    """The restricted evaluator's syntax verdict, as the SyntaxError SpiffWorkflow's DMNEngine expects."""
+
+    def __init__(self, error: ExpressionError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class EngineScriptEngine(RestrictedScriptEngine):
+    """The restricted script engine plus what SpiffWorkflow's DMNEngine expects of ``validate``.
+
+    DMNEngine (the only caller of ``validate``) tries a rule's input entry as an expression and, on
+    SyntaxError, as an operator-first test (``>= 4`` → ``score >= 4``). Every evaluation still goes
+    through the restricted evaluator; ``validate`` evaluates nothing.
+    """
+
+    def validate(self, expression: str) -> None:
+        try:
+            super().validate(expression)
+        except ExpressionError as exc:
+            if exc.code == "expression_syntax":
+                raise _DecisionSyntaxError(exc) from None
+            raise
+
+
+def _expression_error_in(exc: BaseException) -> ExpressionError | None:
+    """The restricted evaluator's refusal behind a SpiffWorkflow error (DMN rules wrap it), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ExpressionError):
+            return current
+        if isinstance(current, _DecisionSyntaxError):
+            return current.error
+        current = current.__cause__ or current.__context__
+    return None
+
+
+SCRIPT_ENGINE = EngineScriptEngine()
 STATE_VERSION = f"{STATE_FORMAT}+spiff-serializer-{BY_REFERENCE.VERSION}"
 
 
@@ -121,6 +161,14 @@ class Workflow:
             task = getattr(exc, "task", None)
             element_id = getattr(spec, "bpmn_id", None)
             process_id = task.workflow.spec.name if task is not None else None
+            refused = _expression_error_in(exc)
+            if refused is not None:
+                # e.g. a DMN rule refused by the restricted evaluator: report the refusal, on the task.
+                refused.element_id = refused.element_id or element_id
+                refused.element_name = refused.element_name or getattr(spec, "bpmn_name", None)
+                if refused.element_id and refused.lane is None:
+                    refused.lane = self.bundle.lane_of(refused.element_id, process_id)
+                raise refused from None
             expression = getattr(exc, "error_line", None) or None
             raise EngineError(
                 "engine_error",

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 
 import pytest
+import time_machine
 
-from processes.engine import ExpressionError
+from processes.engine import BusinessCalendar, ExpressionError, set_default_calendar
+from processes.engine.calendar import get_default_calendar
 from processes.engine.expressions import evaluate, execute
 
 HOSTILE = [
@@ -129,3 +132,64 @@ def test_script_error_names_the_line() -> None:
         execute("a = 1\nb = missing + 1", {})
     assert "line 2" in info.value.message
     assert info.value.expression == "b = missing + 1"
+
+
+@pytest.mark.parametrize(
+    "notified, duration, deadline",
+    [
+        # Friday + 3 weeks is a Friday that is a working day: the window ends that day.
+        ("2025-08-22", "P3W", "2025-09-12T23:59:59+02:00"),
+        # Fri 4 Jun 2027 + 3 weeks = Midsommarafton; Midsommardagen and Sunday follow -> Monday 28 June.
+        ("2027-06-04", "P3W", "2027-06-28T23:59:59+02:00"),
+        # Sun 24 Aug 2025 + 3 weeks = Sunday -> Monday.
+        ("2025-08-24", "P3W", "2025-09-15T23:59:59+02:00"),
+        # Thu 3 Dec 2026 + 3 weeks = julafton; juldagen and the weekend follow -> Mon 28 Dec.
+        ("2026-12-03", "P3W", "2026-12-28T23:59:59+01:00"),
+        # Months end on the same date, or the month's last day; 30 Apr 2027 is a Friday.
+        ("2027-01-31", "P3M", "2027-04-30T23:59:59+02:00"),
+        # A date-time counts from its Stockholm date (22:30 UTC on 21 Aug is 22 Aug in Stockholm).
+        ("2025-08-21T22:30:00+00:00", "P3W", "2025-09-12T23:59:59+02:00"),
+    ],
+)
+def test_deadline_after_rolls_a_statutory_period_to_the_next_weekday(
+    notified: str, duration: str, deadline: str
+) -> None:
+    assert evaluate("deadline_after(notified, duration)", {"notified": notified, "duration": duration}) == (
+        deadline
+    )
+
+
+def test_deadline_after_ignores_the_summer_break_and_local_closures() -> None:
+    before = get_default_calendar()
+    set_default_calendar(
+        BusinessCalendar(summer_break=((6, 15), (8, 15)), extra_closed_days=[date(2027, 5, 7)])
+    )
+    try:
+        # Wed 16 Jun 2027 + 3 weeks = Wed 7 Jul (summer break, but a weekday in law).
+        assert evaluate('deadline_after("2027-06-16", "P3W")') == "2027-07-07T23:59:59+02:00"
+        # Fri 16 Apr 2027 + 3 weeks = Fri 7 May (a local klämdag, but a weekday in law).
+        assert evaluate('deadline_after("2027-04-16", "P3W")') == "2027-05-07T23:59:59+02:00"
+    finally:
+        set_default_calendar(before)
+
+
+def test_deadline_after_counts_from_today_when_the_notification_date_is_missing() -> None:
+    with time_machine.travel("2025-08-22 10:00:00+02:00", tick=False):
+        assert evaluate("deadline_after(notified, 'P3W')", {"notified": None}) == "2025-09-12T23:59:59+02:00"
+        assert evaluate("deadline_after('', 'P3W')") == "2025-09-12T23:59:59+02:00"
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'deadline_after("2025-08-22", "PT3H")',
+        'deadline_after("2025-08-22", "3 weeks")',
+        'deadline_after("2025-08-22", "P")',
+        'deadline_after("not a date", "P3W")',
+        'deadline_after(3, "P3W")',
+        'deadline_after("2025-08-22", "P10000Y")',
+    ],
+)
+def test_deadline_after_refuses_what_is_not_a_date_and_a_period(expression: str) -> None:
+    with pytest.raises(ExpressionError):
+        evaluate(expression)
