@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ._drive_a import (
-    assert_folder_well_formed,
+from .appeal_steps import (
     check_timeliness,
+    forward,
     let_appeal_window_pass,
     main_ends,
     reconsider,
@@ -95,10 +95,6 @@ def start() -> ProcessDriver:
     return ProcessDriver.from_folder("enrolment")
 
 
-def test_enrolment_folder_follows_the_contract_and_the_bpmn_xsd() -> None:
-    assert_folder_well_formed("enrolment")
-
-
 def test_guardian_applies_wish_granted_guardian_accepts_admin_registers() -> None:
     with start() as drv:
         guardian_applies(drv)
@@ -127,6 +123,37 @@ def test_wish_overridden_no_appeal_within_three_weeks_reminder_then_guardian_acc
         admin_registers(drv)
         assert drv.trail == [APPLY, CHECK, PLACE, DECIDE, RESPOND, REGISTER]
         assert main_ends(drv) == ["end_registered", "end_reminder_sent"]
+        assert drv.is_completed
+
+
+def test_wish_overridden_for_the_other_pupils_safety_and_study_environment_is_appealable() -> None:
+    # 10 kap. 30 § 2 st. skollagen: the second ground (trygghet och studiero) goes to ÖKN like the first.
+    with start() as drv:
+        guardian_applies(drv)
+        office_checks(drv)
+        office_places_and_decides(drv, "safety_study_environment")
+        assert drv.ready() == [], "the appeal window runs before the guardian is asked"
+        assert drv.data["appeal_decision_by"] == "placement_office"
+        drv.advance(timedelta(days=3))
+        send_appeal(drv)
+        check_timeliness(drv, "placement_office", in_time=True)
+        reconsider(drv, "placement_office", "not_changed")
+        forward(drv, "placement_office")
+        assert drv.ready_tasks()[0].data["appeal_outcome"] == "forwarded"
+        guardian_answers(drv, "accept")
+        admin_registers(drv)
+        assert drv.trail == [
+            APPLY,
+            CHECK,
+            PLACE,
+            DECIDE,
+            ("placement_office", "office_check_timeliness"),
+            ("placement_office", "office_reconsider"),
+            ("placement_office", "office_forward"),
+            RESPOND,
+            REGISTER,
+        ]
+        assert main_ends(drv) == ["end_registered"]
         assert drv.is_completed
 
 

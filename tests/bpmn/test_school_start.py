@@ -94,3 +94,14 @@ def test_reminder_after_a_week_and_escalation_to_school_admin_after_two() -> Non
         assert drv.trail == BOTH + [("school_admin", "follow_up_unanswered")]
         assert sorted(drv.ended_at) == ["end_all_answered", "end_follow_up_done", "end_reminder_sent"]
         assert drv.is_completed
+
+
+def test_each_guardian_task_gets_its_own_record_and_the_prefilled_pupil_fields() -> None:
+    with ProcessDriver.from_folder("school_start", START) as drv:
+        tasks = drv.ready_tasks()
+        assert sorted(t.data["guardian_record"]["guardian_id"] for t in tasks) == ["g1", "g2"]
+        for task in tasks:
+            assert task.data["pupil_name"] == "Alva Lind"
+            assert task.data["pupil_personnummer"] == "20120304-1239"
+            assert task.data["school_unit"] == "Björkskolan"
+            assert task.data["guardian_record"] in GUARDIANS

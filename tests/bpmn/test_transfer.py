@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ._drive_a import (
-    assert_folder_well_formed,
+from .appeal_steps import (
     check_timeliness,
     forward,
     let_appeal_window_pass,
@@ -111,10 +110,6 @@ def start() -> ProcessDriver:
     return ProcessDriver.from_folder("transfer")
 
 
-def test_transfer_folder_follows_the_contract_and_the_bpmn_xsd() -> None:
-    assert_folder_well_formed("transfer")
-
-
 def test_same_municipality_approved_handover_registries_updated_pupil_starts() -> None:
     with start() as drv:
         guardian_applies(drv, cross_municipality=False)
@@ -162,6 +157,42 @@ def test_refused_for_capacity_no_appeal_within_three_weeks_refusal_stands() -> N
         assert drv.trail == [APPLY, DECIDE]
         assert main_ends(drv) == ["end_refused_after_appeal"]
         assert drv.is_completed
+
+
+def test_refused_for_the_other_pupils_safety_and_study_environment_is_appealable() -> None:
+    # 10 kap. 30 § 2 st. skollagen: the second ground (trygghet och studiero) goes to ÖKN like the first.
+    with start() as drv:
+        guardian_applies(drv, cross_municipality=False)
+        receiving_school_decides(drv, "refused_safety_study_environment")
+        assert drv.ready() == [], "the appeal window runs"
+        let_appeal_window_pass(drv)
+        assert drv.trail == [APPLY, DECIDE]
+        assert main_ends(drv) == ["end_refused_after_appeal"]
+        assert drv.data["appeal_outcome"] == "no_appeal"
+        assert drv.is_completed
+
+
+def test_refused_for_safety_and_study_environment_reconsidered_after_appeal() -> None:
+    with start() as drv:
+        guardian_applies(drv, cross_municipality=False)
+        receiving_school_decides(drv, "refused_safety_study_environment")
+        send_appeal(drv)
+        check_timeliness(drv, "principal", in_time=True)
+        reconsider(drv, "principal", "changed_as_requested")
+        assert drv.ready() == [SEND]
+        handover_and_start(drv)
+        assert drv.trail == [
+            APPLY,
+            DECIDE,
+            APPEAL_CHECK,
+            APPEAL_RECONSIDER,
+            SEND,
+            RECEIVE,
+            REGISTER_IN,
+            REGISTER_OUT,
+            STARTS,
+        ]
+        assert main_ends(drv) == ["end_pupil_started"]
 
 
 def test_other_municipality_does_not_receive_pupil_appeal_forwarded_to_okn() -> None:
