@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -43,48 +42,53 @@ def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def audit_event_record(
-    verb: Verb,
-    *,
-    actor: Any = None,
-    actor_label: str = "",
-    unit_id: int | None = None,
-    instance_id: Any = None,
-    user_task_id: int | None = None,
-    version_id: int | None = None,
-    element_id: str = "",
-    element_name: str = "",
-    lane: str = "",
-    before: Any = None,
-    after: Any = None,
-    occurred_at: datetime | None = None,
-) -> AuditEvent:
-    """Append one event, chained to the previous one. Must run inside the caller's transaction."""
+def audit_event_record(verb: Verb, **fields: Any) -> AuditEvent:
+    """Append one event, chained to the previous one. Must run inside the caller's transaction.
+
+    Fields: actor, actor_label, unit_id, instance_id, user_task_id, version_id, element_id,
+    element_name, lane, before, after, occurred_at.
+    """
+    return audit_events_record([{"verb": verb, **fields}])[0]
+
+
+def audit_events_record(events: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Append several events in order with one chain lock, one read of the chain's end and one insert.
+
+    Must run inside the transaction of the change the events record.
+    """
+    if not events:
+        return []
     if not connection.in_atomic_block:
-        raise RuntimeError("audit_event_record must run in the transaction of the change it records")
+        raise RuntimeError("audit events must be written in the transaction of the change they record")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
     previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
-    event = AuditEvent(
-        occurred_at=occurred_at or timezone.now(),
-        verb=verb,
-        actor=actor if getattr(actor, "pk", None) else None,
-        actor_label=actor_label or (getattr(actor, "username", "") if actor is not None else "system"),
-        unit_id=unit_id,
-        instance_id=instance_id,
-        user_task_id=user_task_id,
-        version_id=version_id,
-        element_id=element_id or "",
-        element_name=element_name or "",
-        lane=lane or "",
-        before=before,
-        after=after,
-        prev_hash=previous,
-    )
-    event.hash = audit_event_hash(previous, _hashed_fields(event))
-    event.save(force_insert=True)
-    return event
+    now = timezone.now()
+    rows = []
+    for fields in events:
+        actor = fields.get("actor")
+        event = AuditEvent(
+            occurred_at=fields.get("occurred_at") or now,
+            verb=fields["verb"],
+            actor=actor if getattr(actor, "pk", None) else None,
+            actor_label=fields.get("actor_label")
+            or (getattr(actor, "username", "") if actor is not None else "system"),
+            unit_id=fields.get("unit_id"),
+            instance_id=fields.get("instance_id"),
+            user_task_id=fields.get("user_task_id"),
+            version_id=fields.get("version_id"),
+            element_id=fields.get("element_id") or "",
+            element_name=fields.get("element_name") or "",
+            lane=fields.get("lane") or "",
+            before=fields.get("before"),
+            after=fields.get("after"),
+            prev_hash=previous,
+        )
+        event.hash = audit_event_hash(previous, _hashed_fields(event))
+        previous = event.hash
+        rows.append(event)
+    return AuditEvent.objects.bulk_create(rows)
 
 
 def audit_chain_verify() -> int | None:

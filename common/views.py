@@ -7,7 +7,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from common.health import health_report
-from organisation.selectors import memberships_for_user
+from organisation.selectors import memberships_for_user, pupils_visible_to
+from tasks.selectors import InboxFilters, user_task_inbox_counts, user_task_inbox_queryset
 
 
 @require_GET
@@ -19,4 +20,10 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"memberships": memberships_for_user(request.user)})
+    memberships = memberships_for_user(request.user)
+    context = {"memberships": memberships, "counts": user_task_inbox_counts(request.user)}
+    if not memberships.exists():
+        # A guardian (or an older pupil): their children and what is waiting for them, nothing more.
+        context["children"] = pupils_visible_to(request.user).select_related("unit")
+        context["waiting"] = user_task_inbox_queryset(request.user, InboxFilters(tab="mine"))[:20]
+    return render(request, "home.html", context)

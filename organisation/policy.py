@@ -26,3 +26,33 @@ def name_for_viewer(user: AnyUser, pupil: Pupil) -> str:
     if can_view_personal_data(user, pupil):
         return pupil.full_name
     return f"{pupil.first_name[:1]}. {pupil.last_name[:1]}."
+
+
+class PersonalDataViewer:
+    """The same rules as can_view_personal_data, answered for many pupils with two queries in total
+    (an inbox page lists many cases)."""
+
+    def __init__(self, user: AnyUser) -> None:
+        self.user = user
+        if user.is_authenticated:
+            self.units = set(Membership.objects.filter(user=user).values_list("unit_id", flat=True))
+            self.children = set(
+                Pupil.objects.filter(custodies__guardian__user=user).values_list("pk", flat=True)
+            )
+        else:
+            self.units, self.children = set(), set()
+
+    def entitled(self, pupil: Pupil | None) -> bool:
+        return pupil is not None and (pupil.unit_id in self.units or pupil.pk in self.children)
+
+    def name(self, pupil: Pupil | None) -> str:
+        if pupil is None:
+            return ""
+        return pupil.full_name if self.entitled(pupil) else f"{pupil.first_name[:1]}. {pupil.last_name[:1]}."
+
+    def personnummer(self, pupil: Pupil | None) -> str:
+        if pupil is None:
+            return ""
+        if self.entitled(pupil):
+            return pupil.personnummer[:8] + "-" + pupil.personnummer[8:]
+        return personnummer.mask(pupil.personnummer)

@@ -98,6 +98,8 @@ class ProcessInstance(models.Model):
     state_version = models.CharField(max_length=64, blank=True)
     revision = models.PositiveIntegerField(default=0)
     end_events = models.JSONField(default=list, blank=True)
+    # Hash of the waiting timers and message subscriptions last projected: unchanged → not rewritten.
+    wait_signature = models.CharField(max_length=64, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     error_element_id = models.CharField(max_length=255, blank=True)
@@ -105,6 +107,9 @@ class ProcessInstance(models.Model):
     # What was being done when the error struck (a completion with its data, or a timer pass), so a
     # retry repeats exactly that and the submitted data is never lost.
     error_context = models.JSONField(default=dict, blank=True)
+    bulk_start = models.ForeignKey(
+        "processes.BulkStart", null=True, blank=True, on_delete=models.SET_NULL, related_name="instances"
+    )
     started_at = models.DateTimeField(_("started"))
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
@@ -115,6 +120,14 @@ class ProcessInstance(models.Model):
         indexes = [
             models.Index(fields=["version", "status"], name="instance_version_status"),
             models.Index(fields=["unit", "status"], name="instance_unit_status"),
+        ]
+        constraints = [
+            # A resumed bulk start can never start a second case for the same pupil.
+            models.UniqueConstraint(
+                fields=["bulk_start", "pupil"],
+                condition=models.Q(bulk_start__isnull=False),
+                name="instance_one_per_pupil_per_bulk_start",
+            )
         ]
 
     def __str__(self) -> str:
@@ -173,3 +186,41 @@ class ReceivedMessage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class BulkStart(models.Model):
+    """Starting one case per pupil of a unit (or of every unit): a resumable job with visible progress."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+
+    version = models.ForeignKey(ProcessVersion, on_delete=models.PROTECT, related_name="bulk_starts")
+    unit = models.ForeignKey(
+        "organisation.SchoolUnit",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty: every unit of the municipality",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    started_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bulk start")
+        verbose_name_plural = _("bulk starts")
+
+    def __str__(self) -> str:
+        return f"{self.version} → {self.unit or 'all units'} ({self.started_count}/{self.total})"

@@ -81,3 +81,18 @@ def test_log_lines_never_carry_a_whole_personnummer(caplog):
     finally:
         logger.filters.clear()
     assert caplog.messages == ["placed pupil 20160517-**** at Ekbackeskolan"]
+
+
+@pytest.mark.django_db
+def test_a_guardian_sees_what_is_waiting_for_her_and_her_children(
+    client, support_version, ekbacke, alva, sara
+):
+    from processes.services.instances import process_instance_start
+
+    process_instance_start(version=support_version, unit=ekbacke, pupil=alva)
+    client.force_login(sara)
+
+    page = client.get(reverse("home")).content.decode()
+
+    assert "Fyll i ansökan" in page and alva.full_name in page
+    assert "Dina roller" not in page

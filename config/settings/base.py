@@ -23,6 +23,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "common",
     "organisation",
     "processes",
@@ -56,6 +58,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tasks.context_processors.notifications",
             ],
         },
     },
@@ -112,7 +115,26 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Timers fire within this interval of their due time; the pass only touches due rows.
     "fire-due-timers": {"task": "processes.timers_fire_due", "schedule": env_int("TIMER_PASS_SECONDS", 30)},
+    # Reminders and escalations are deduplicated per task and person, so a pass may run twice safely.
+    "send-task-reminders": {
+        "task": "tasks.reminders_send",
+        "schedule": env_int("REMINDER_PASS_SECONDS", 300),
+    },
+    "send-task-escalations": {
+        "task": "tasks.escalations_send",
+        "schedule": env_int("ESCALATION_PASS_SECONDS", 300),
+    },
+    # Each e-mail is claimed with a compare-and-set UPDATE before sending: never sent twice.
+    "send-notification-emails": {
+        "task": "tasks.notification_emails_send",
+        "schedule": env_int("NOTIFICATION_EMAIL_PASS_SECONDS", 60),
+    },
 }
+
+# --- Deadlines: reminders this many working days (business calendar) before a task is due ---
+REMINDER_LEAD_WORKING_DAYS = env_int("REMINDER_LEAD_WORKING_DAYS", 2)
+# Links in e-mails point here (the task page, never case details in the mail itself).
+SITE_URL = env_str("SITE_URL", "http://localhost:8000")
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "skolflode@localhost")
@@ -121,6 +143,17 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "common.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Skolflöde API",
+    "DESCRIPTION": "School processes as BPMN workflows: tasks, cases and process versions.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's assets come from the installed sidecar package, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

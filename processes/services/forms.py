@@ -67,3 +67,29 @@ def form_data_errors(schema: dict[str, Any], data: Any) -> dict[str, list[str]]:
             continue  # reported above, with the field names
         errors.setdefault(_field_of(error), []).append(_message_of(error, schema))
     return errors
+
+
+def form_prefill(schema: dict[str, Any] | None, case_data: dict[str, Any]) -> dict[str, Any]:
+    """Values the case already knows (from the registry or earlier steps) for this form's fields, so
+    nothing is asked twice. Read-only fields are shown from here and never taken from a POST."""
+    if not schema:
+        return {}
+    return {name: case_data[name] for name in schema.get("properties", {}) if name in case_data}
+
+
+def form_read_only_enforced(
+    schema: dict[str, Any], data: dict[str, Any], prefill: dict[str, Any]
+) -> dict[str, Any]:
+    """`data` with every read-only field set to what the case knew, or removed if it knew nothing:
+    whatever a client sends, a person cannot overwrite the registry's values through a form."""
+    result = dict(data)
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("readOnly"):
+            if name in prefill:
+                result[name] = prefill[name]
+            else:
+                result.pop(name, None)
+        elif prop.get("type") == "object" and isinstance(result.get(name), dict):
+            nested_prefill = prefill.get(name) if isinstance(prefill.get(name), dict) else {}
+            result[name] = form_read_only_enforced(prop, result[name], nested_prefill)
+    return result

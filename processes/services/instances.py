@@ -6,6 +6,7 @@ load → run → save state → project → audit. The engine never sees Django;
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -18,12 +19,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import Verb
-from audit.services import audit_event_record
+from audit.services import audit_event_record, audit_events_record
 from common.errors import ApplicationError, Conflict
 from organisation.models import Pupil, SchoolUnit
 from processes.engine import EngineError, Workflow, workflow_load, workflow_start
-from processes.models import MessageSubscription, ProcessInstance, ProcessVersion, WaitingTimer
+from processes.models import BulkStart, MessageSubscription, ProcessInstance, ProcessVersion, WaitingTimer
 from processes.services.bundles import bundle_for_version
+from processes.services.forms import form_prefill
 from tasks.models import UserTask
 
 _ISO_DURATION = re.compile(
@@ -92,15 +94,61 @@ def engine_error_to_application(error: EngineError) -> ApplicationError:
     )
 
 
+def _guardian_of(info: Any, instance: ProcessInstance) -> int | None:
+    """The guardian a guardian-lane task belongs to, from the step's `guardian_record` (one task per
+    guardian with custody, docs/conventions.md); only guardians of the case's pupil qualify."""
+    record = info.data.get("guardian_record") if isinstance(info.data, dict) else None
+    guardian_id = str((record or {}).get("guardian_id", "")) if info.lane == "guardian" else ""
+    if not guardian_id.isdigit() or instance.pupil_id is None:
+        return None
+    return (
+        instance.pupil.custodies.filter(guardian_id=int(guardian_id))
+        .values_list("guardian_id", flat=True)
+        .first()
+    )
+
+
+def _wait_signature(timers: list[Any], subscriptions: list[tuple[str, str]]) -> str:
+    text = json.dumps(
+        [[(t.task_id, t.element_id, t.due_at.isoformat()) for t in timers], sorted(subscriptions)]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_INSTANCE_FIELDS = [
+    "state",
+    "state_version",
+    "revision",
+    "end_events",
+    "status",
+    "completed_at",
+    "error_code",
+    "error_message",
+    "error_element_id",
+    "error_expression",
+    "error_context",
+    "wait_signature",
+    "updated_at",
+]
+
+
 def instance_persist(
-    instance: ProcessInstance, workflow: Workflow, *, actor: Any = None, now: datetime | None = None
+    instance: ProcessInstance,
+    workflow: Workflow,
+    *,
+    actor: Any = None,
+    now: datetime | None = None,
+    events: list[dict[str, Any]] | None = None,
 ) -> list[UserTask]:
     """Save the engine state and project it. Caller holds the instance row lock in a transaction.
 
-    Returns the user tasks that became ready in this step.
+    `events` are the caller's audit events for this step; they are written first, in one batch with
+    the projection's own events. Returns the user tasks that became ready in this step.
     """
     now = now or timezone.now()
     version = instance.version
+    pending = list(events or [])
+    audit = {"actor": actor, "unit_id": instance.unit_id, "instance_id": instance.pk, "occurred_at": now}
     instance.state = workflow.dump_state()
     instance.state_version = instance.state.get("state_version", "")
     instance.revision += 1
@@ -112,99 +160,100 @@ def instance_persist(
     elif instance.status == ProcessInstance.Status.ERROR:
         instance.status = ProcessInstance.Status.RUNNING
     if instance.status != ProcessInstance.Status.ERROR:
-        instance.error_code = instance.error_message = instance.error_element_id = (
-            instance.error_expression
-        ) = ""
+        instance.error_code = instance.error_message = instance.error_element_id = ""
+        instance.error_expression = ""
         instance.error_context = {}
-    instance.save()
 
     ready = {task.task_id: task for task in workflow.ready_user_tasks()}
     open_tasks = {t.engine_task_id: t for t in instance.user_tasks.filter(status=UserTask.Status.OPEN)}
-    for engine_task_id, stale in open_tasks.items():
-        if engine_task_id not in ready:
-            # An interrupting timer or a message took the step away from the person.
-            stale.status = UserTask.Status.CANCELLED
-            stale.completed_at = now
-            stale.save(update_fields=["status", "completed_at"])
-            audit_event_record(
-                Verb.TASK_CANCELLED,
-                actor=actor,
+    stale = [task for engine_task_id, task in open_tasks.items() if engine_task_id not in ready]
+    if stale:
+        # An interrupting timer or a message took the step away from the person.
+        UserTask.objects.filter(pk__in=[t.pk for t in stale]).update(
+            status=UserTask.Status.CANCELLED, completed_at=now
+        )
+        pending += [
+            {
+                **audit,
+                "verb": Verb.TASK_CANCELLED,
+                "user_task_id": t.pk,
+                "element_id": t.element_id,
+                "element_name": t.name,
+                "lane": t.lane,
+            }
+            for t in stale
+        ]
+    created = UserTask.objects.bulk_create(
+        [
+            UserTask(
+                instance=instance,
+                engine_task_id=engine_task_id,
+                element_id=info.element_id,
+                name=info.name or info.element_id,
+                lane=info.lane or "",
                 unit_id=instance.unit_id,
-                instance_id=instance.pk,
-                user_task_id=stale.pk,
-                element_id=stale.element_id,
-                element_name=stale.name,
-                lane=stale.lane,
-                occurred_at=now,
+                form_name=info.form or "",
+                ready_at=now,
+                due_at=info.due_at or iso_duration_after(now, version.default_task_due),
+                guardian_id=_guardian_of(info, instance),
+                prefill=form_prefill(version.forms.get(info.form or ""), info.data),
             )
-    created: list[UserTask] = []
-    for engine_task_id, info in ready.items():
-        if engine_task_id in open_tasks:
-            continue
-        due_at = info.due_at or iso_duration_after(now, version.default_task_due)
-        task = UserTask.objects.create(
-            instance=instance,
-            engine_task_id=engine_task_id,
-            element_id=info.element_id,
-            name=info.name or info.element_id,
-            lane=info.lane or "",
-            unit_id=instance.unit_id,
-            form_name=info.form or "",
-            ready_at=now,
-            due_at=due_at,
-        )
-        created.append(task)
-        audit_event_record(
-            Verb.TASK_READY,
-            actor=actor,
-            unit_id=instance.unit_id,
-            instance_id=instance.pk,
-            user_task_id=task.pk,
-            element_id=task.element_id,
-            element_name=task.name,
-            lane=task.lane,
-            after={"due_at": due_at.isoformat()},
-            occurred_at=now,
-        )
+            for engine_task_id, info in ready.items()
+            if engine_task_id not in open_tasks
+        ]
+    )
+    pending += [
+        {
+            **audit,
+            "verb": Verb.TASK_READY,
+            "user_task_id": t.pk,
+            "element_id": t.element_id,
+            "element_name": t.name,
+            "lane": t.lane,
+            "after": {"due_at": t.due_at.isoformat()},
+        }
+        for t in created
+    ]
 
-    instance.timers.all().delete()
-    WaitingTimer.objects.bulk_create(
-        [
-            WaitingTimer(
-                instance=instance,
-                engine_task_id=t.task_id,
-                element_id=t.element_id,
-                element_name=t.element_name or "",
-                kind=t.kind,
-                due_at=t.due_at,
-            )
-            for t in workflow.waiting_timers()
-            if t.due_at is not None
-        ]
-    )
-    instance.subscriptions.all().delete()
-    data = workflow.data
-    MessageSubscription.objects.bulk_create(
-        [
-            MessageSubscription(
-                instance=instance,
-                message_name=m["name"],
-                correlation_key=correlation_key(
-                    {prop: data.get(prop) for prop in m["correlation_properties"]}
-                ),
-            )
-            for m in workflow.waiting_messages()
-        ]
-    )
-    if was_running and instance.status == ProcessInstance.Status.COMPLETED:
-        audit_event_record(
-            Verb.INSTANCE_COMPLETED,
-            actor=actor,
-            unit_id=instance.unit_id,
-            instance_id=instance.pk,
-            after={"end_events": instance.end_events},
-            occurred_at=now,
+    timers = [t for t in workflow.waiting_timers() if t.due_at is not None]
+    waiting_messages = workflow.waiting_messages()
+    data = workflow.data if waiting_messages else {}
+    subscriptions = [
+        (m["name"], correlation_key({prop: data.get(prop) for prop in m["correlation_properties"]}))
+        for m in waiting_messages
+    ]
+    signature = _wait_signature(timers, subscriptions)
+    if signature != instance.wait_signature:
+        # Rewritten only when what the case waits for changed: most steps leave it as it was.
+        if instance.wait_signature:
+            instance.timers.all().delete()
+            instance.subscriptions.all().delete()
+        WaitingTimer.objects.bulk_create(
+            [
+                WaitingTimer(
+                    instance=instance,
+                    engine_task_id=t.task_id,
+                    element_id=t.element_id,
+                    element_name=t.element_name or "",
+                    kind=t.kind,
+                    due_at=t.due_at,
+                )
+                for t in timers
+            ]
         )
+        MessageSubscription.objects.bulk_create(
+            [
+                MessageSubscription(instance=instance, message_name=name, correlation_key=key)
+                for name, key in subscriptions
+            ]
+        )
+        instance.wait_signature = signature
+    instance.save(update_fields=_INSTANCE_FIELDS)
+    if was_running and instance.status == ProcessInstance.Status.COMPLETED:
+        pending.append(
+            {**audit, "verb": Verb.INSTANCE_COMPLETED, "after": {"end_events": instance.end_events}}
+        )
+    audit_events_record(pending)
     return created
 
 
@@ -216,8 +265,13 @@ def process_instance_start(
     pupil: Pupil | None = None,
     subject: str = "",
     data: Mapping[str, Any] | None = None,
+    bulk_start: BulkStart | None = None,
 ) -> ProcessInstance:
-    """Start a case of a published version at a school unit. Raises ApplicationError on refusal."""
+    """Start a case of a published version at a school unit. Raises ApplicationError on refusal.
+
+    With `bulk_start` the case belongs to that bulk start; a second case for the same pupil in the
+    same bulk start raises IntegrityError (the unique constraint), with nothing saved.
+    """
     if version.status != ProcessVersion.Status.PUBLISHED:
         raise Conflict("version_not_published", _("Only a published version can start new cases."))
     if pupil is not None and pupil.unit_id != unit.pk:
@@ -237,18 +291,19 @@ def process_instance_start(
             pupil=pupil,
             subject=subject,
             initiator=initiator if getattr(initiator, "pk", None) else None,
+            bulk_start=bulk_start,
             started_at=now,
         )
-        audit_event_record(
-            Verb.INSTANCE_STARTED,
-            actor=initiator,
-            unit_id=unit.pk,
-            instance_id=instance.pk,
-            version_id=version.pk,
-            after={"process": version.definition.key, "version": version.number},
-            occurred_at=now,
-        )
-        instance_persist(instance, workflow, actor=initiator, now=now)
+        started = {
+            "verb": Verb.INSTANCE_STARTED,
+            "actor": initiator,
+            "unit_id": unit.pk,
+            "instance_id": instance.pk,
+            "version_id": version.pk,
+            "occurred_at": now,
+            "after": {"process": version.manifest.get("key", ""), "version": version.number},
+        }
+        instance_persist(instance, workflow, actor=initiator, now=now, events=[started])
     return instance
 
 

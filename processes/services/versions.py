@@ -25,7 +25,10 @@ MAX_BUNDLE_BYTES = 2_000_000
 
 @dataclass(frozen=True)
 class BundleFiles:
-    """What a deploy consists of: BPMN documents, forms and the manifest (docs/conventions.md)."""
+    """What a deploy consists of: BPMN and DMN (`*.dmn`) documents, forms and the manifest.
+
+    See docs/conventions.md.
+    """
 
     manifest: dict[str, Any]
     files: dict[str, str]
@@ -37,18 +40,29 @@ class BundleFiles:
 
 
 def bundle_files_from_folder(folder: Path) -> BundleFiles:
-    """Read bpmn/<key>/ with its manifest, forms and the models of the folders it calls."""
+    """Read bpmn/<key>/ with its manifest, forms, decision tables and the models of the folders it calls.
+
+    Decision tables are the folder's `*.dmn` files, keyed by file name; a called folder's tables come
+    along (the same file name must hold the same table; the engine refuses duplicate decision ids).
+    """
     manifest = json.loads((folder / "process.json").read_text(encoding="utf-8"))
     files = {f"{manifest['key']}.bpmn": (folder / "model.bpmn").read_text(encoding="utf-8")}
+    files.update(_decision_tables(folder))
     forms = {
         p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted((folder / "forms").glob("*.json"))
     }
     for called in manifest.get("calls", []):
         called_folder = folder.parent / called
         files[f"{called}.bpmn"] = (called_folder / "model.bpmn").read_text(encoding="utf-8")
+        for name, text in _decision_tables(called_folder).items():
+            files.setdefault(name if files.get(name, text) == text else f"{called}.{name}", text)
         for path in sorted((called_folder / "forms").glob("*.json")):
             forms.setdefault(path.name, json.loads(path.read_text(encoding="utf-8")))
     return BundleFiles(manifest=manifest, files=files, forms=forms)
+
+
+def _decision_tables(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.dmn"))}
 
 
 def process_library_folders() -> list[Path]:

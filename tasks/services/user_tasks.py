@@ -10,13 +10,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import Verb
-from audit.services import audit_event_record
 from common.errors import ApplicationError, Conflict, NotFound, PermissionDenied
 from organisation.models import Role
 from organisation.selectors import user_has_role_at_unit
 from processes.engine import EngineError
 from processes.models import ProcessInstance
-from processes.services.forms import form_data_errors
+from processes.services.forms import form_data_errors, form_read_only_enforced
 from processes.services.instances import (
     engine_error_to_application,
     instance_error_record,
@@ -35,6 +34,8 @@ def user_task_may_complete(user: Any, task: UserTask) -> bool:
         return False
     pupil = task.instance.pupil
     if task.lane == Role.GUARDIAN:
+        if task.guardian_id is not None:
+            return task.guardian.user_id == user.pk
         return pupil is not None and pupil.custodies.filter(guardian__user=user).exists()
     if task.lane == Role.PUPIL:
         return pupil is not None and pupil.user_id == user.pk
@@ -65,6 +66,7 @@ def user_task_complete(*, task_id: int, user: Any, data: Mapping[str, Any]) -> U
     schema = user_task_form_schema(task)
     payload = dict(data)
     if schema is not None:
+        payload = form_read_only_enforced(schema, payload, task.prefill)
         errors = form_data_errors(schema, payload)
         if errors:
             raise ApplicationError("form_invalid", _("The form has errors."), status=422, errors=errors)
@@ -77,32 +79,29 @@ def user_task_complete_validated(task: UserTask, user: Any, payload: dict[str, A
         with transaction.atomic():
             # The row lock serialises submits: a second one waits here, then finds the task done.
             instance = instance_lock(task.instance_id)
-            task = UserTask.objects.select_for_update().get(pk=task.pk)
-            if task.status != UserTask.Status.OPEN:
-                raise Conflict("task_not_open", _("The task has already been completed or cancelled."))
             if instance.status != ProcessInstance.Status.RUNNING:
                 raise Conflict("instance_not_running", _("The case is not running."))
+            now = timezone.now()
+            claimed = UserTask.objects.filter(pk=task.pk, status=UserTask.Status.OPEN).update(
+                status=UserTask.Status.COMPLETED, completed_by=user, completed_at=now, data=payload
+            )
+            if not claimed:
+                raise Conflict("task_not_open", _("The task has already been completed or cancelled."))
             workflow = instance_workflow(instance)
             workflow.complete_user_task(task.engine_task_id, payload)
-            now = timezone.now()
-            task.status = UserTask.Status.COMPLETED
-            task.completed_by = user
-            task.completed_at = now
-            task.data = payload
-            task.save(update_fields=["status", "completed_by", "completed_at", "data"])
-            audit_event_record(
-                Verb.TASK_COMPLETED,
-                actor=user,
-                unit_id=task.unit_id,
-                instance_id=instance.pk,
-                user_task_id=task.pk,
-                element_id=task.element_id,
-                element_name=task.name,
-                lane=task.lane,
-                after=payload,
-                occurred_at=now,
-            )
-            instance_persist(instance, workflow, actor=user, now=now)
+            completed = {
+                "verb": Verb.TASK_COMPLETED,
+                "actor": user,
+                "unit_id": task.unit_id,
+                "instance_id": instance.pk,
+                "user_task_id": task.pk,
+                "element_id": task.element_id,
+                "element_name": task.name,
+                "lane": task.lane,
+                "after": payload,
+                "occurred_at": now,
+            }
+            instance_persist(instance, workflow, actor=user, now=now, events=[completed])
     except EngineError as exc:
         instance_error_record(
             task.instance,
@@ -116,4 +115,10 @@ def user_task_complete_validated(task: UserTask, user: Any, payload: dict[str, A
             },
         )
         raise engine_error_to_application(exc) from exc
+    task.status, task.completed_by, task.completed_at, task.data = (
+        UserTask.Status.COMPLETED,
+        user,
+        now,
+        payload,
+    )
     return task

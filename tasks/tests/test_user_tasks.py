@@ -161,3 +161,44 @@ def test_an_engine_error_stops_the_case_keeps_the_submitted_data_and_can_be_retr
     assert apply.completed_by == sara
     verbs = list(AuditEvent.objects.filter(instance_id=case.pk).values_list("verb", flat=True))
     assert Verb.INSTANCE_ERRORED in verbs and Verb.INSTANCE_RETRIED in verbs
+
+
+@pytest.mark.django_db
+def test_school_start_gives_each_guardian_with_custody_a_task_of_their_own(ekbacke, alva, sara):
+    from processes.services.versions import (
+        bundle_files_from_folder,
+        process_library_folders,
+        process_version_deploy,
+        process_version_publish,
+    )
+
+    johan = CustodyFactory(pupil=alva, guardian__user=UserFactory(username="johan")).guardian
+    sara_guardian = alva.custodies.get(guardian__user=sara).guardian
+    folder = next(f for f in process_library_folders() if f.name == "school_start")
+    version = process_version_publish(process_version_deploy(bundle_files_from_folder(folder))[0])
+    guardians = [{"guardian_id": str(g.pk), "name": g.full_name} for g in (sara_guardian, johan)]
+
+    case = process_instance_start(
+        version=version, unit=ekbacke, pupil=alva, data={"pupil_name": "Alva Ek", "guardians": guardians}
+    )
+
+    tasks = {t.guardian_id: t for t in case.user_tasks.all()}
+    assert set(tasks) == {sara_guardian.pk, johan.pk}
+    assert tasks[johan.pk].prefill == {  # known facts are prefilled, not asked
+        "pupil_name": "Alva Ek",
+        "guardian_record": {"guardian_id": str(johan.pk), "name": johan.full_name},
+    }
+    answer = {
+        "guardian_response": {
+            "contact_details_confirmed": True,
+            "photo_publication_consent": False,
+            "excursion_consent": True,
+            "special_diet": "none",
+        }
+    }
+    with pytest.raises(PermissionDenied):
+        user_task_complete(task_id=tasks[johan.pk].pk, user=sara, data=answer)  # Johan answers for himself
+    user_task_complete(task_id=tasks[sara_guardian.pk].pk, user=sara, data=answer)
+    user_task_complete(task_id=tasks[johan.pk].pk, user=johan.user, data=answer)
+    case.refresh_from_db()
+    assert case.status == ProcessInstance.Status.COMPLETED

@@ -1,5 +1,6 @@
 import json
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from processes.models import ProcessInstance
@@ -17,7 +18,7 @@ class Command(BaseCommand):
             instance = ProcessInstance.objects.select_related("version__definition", "unit").get(
                 pk=options["instance_id"]
             )
-        except (ProcessInstance.DoesNotExist, ValueError) as exc:
+        except (ProcessInstance.DoesNotExist, ValueError, ValidationError) as exc:
             raise CommandError(f"No case {options['instance_id']}") from exc
         w = self.stdout.write
         w(f"{instance.pk}  {instance.version}  {instance.unit}  {instance.status}")

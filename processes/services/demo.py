@@ -1,0 +1,62 @@
+"""Demo cases on top of the demo municipality: the process library deployed and a few cases running.
+
+Idempotent: cases are keyed by their subject, so loading again starts nothing new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from organisation.models import Pupil
+from processes.models import ProcessInstance, ProcessVersion
+from processes.services.bulk_starts import pupil_start_data
+from processes.services.instances import process_instance_start
+from processes.services.versions import (
+    bundle_files_from_folder,
+    process_library_folders,
+    process_version_current,
+    process_version_deploy,
+    process_version_publish,
+)
+
+
+@dataclass(frozen=True)
+class DemoCases:
+    versions_deployed: int
+    cases_started: int
+
+
+def demo_cases_load() -> DemoCases:
+    """Deploy and publish every bpmn/ folder, then start school start and special support cases."""
+    deployed = 0
+    for folder in process_library_folders():
+        version, created = process_version_deploy(bundle_files_from_folder(folder), changelog="Demo")
+        deployed += created
+        if version.status == ProcessVersion.Status.DRAFT:
+            process_version_publish(version)
+    started = 0
+    school_start = process_version_current("school_start")
+    special_support = process_version_current("special_support")
+    for pupil in Pupil.objects.select_related("unit").exclude(unit__kind="forskola").order_by("pk"):
+        subject = f"DEMO-skolstart-{pupil.pk}"
+        if not ProcessInstance.objects.filter(subject=subject).exists():
+            process_instance_start(
+                version=school_start,
+                unit=pupil.unit,
+                pupil=pupil,
+                subject=subject,
+                data=pupil_start_data(pupil),
+            )
+            started += 1
+    for pupil in Pupil.objects.filter(unit__kind="grundskola").order_by("pk")[:2]:
+        subject = f"DEMO-stod-{pupil.pk}"
+        if not ProcessInstance.objects.filter(subject=subject).exists():
+            process_instance_start(
+                version=special_support,
+                unit=pupil.unit,
+                pupil=pupil,
+                subject=subject,
+                data=pupil_start_data(pupil),
+            )
+            started += 1
+    return DemoCases(versions_deployed=deployed, cases_started=started)
