@@ -31,6 +31,16 @@ class Field:
     children: list[Field] = field(default_factory=list)
 
     @property
+    def display(self) -> str:
+        """A read-only value as a person reads it (a personnummer with its dash)."""
+        if self.value is None or self.value == "":
+            return "–"
+        text = str(self.value)
+        if self.kind == "personnummer" and len(text) == 12 and text.isdigit():
+            return f"{text[:8]}-{text[8:]}"
+        return text
+
+    @property
     def html_id(self) -> str:
         return "f-" + self.name.replace(".", "-")
 

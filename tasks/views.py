@@ -16,8 +16,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from common.errors import ApplicationError, NotFound
+from organisation.models import Role
 from organisation.policy import PersonalDataViewer
-from organisation.selectors import units_for_user
+from organisation.selectors import units_for_user, user_has_role_at_unit
 from processes.models import ProcessDefinition
 from tasks.forms import form_data_from_post, form_fields
 from tasks.selectors import (
@@ -33,6 +34,7 @@ from tasks.services.assignment import (
     user_task_claim,
     user_task_delegate,
     user_task_draft_save,
+    user_task_holds_lane,
     user_task_reassign,
     user_task_unclaim,
 )
@@ -115,7 +117,12 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_complete": user_task_may_complete(request.user, task),
             "pupil_name": viewer.name(pupil),
             "pupil_personnummer": viewer.personnummer(pupil),
-            "colleagues": lane_colleagues(task) if task.lane not in ("guardian", "pupil") else [],
+            "lane_is_staff": task.lane not in ("guardian", "pupil"),
+            "others": [c for c in lane_colleagues(task) if c.pk != request.user.pk]
+            if task.lane not in ("guardian", "pupil")
+            else [],
+            "is_principal": user_has_role_at_unit(request.user, Role.PRINCIPAL, task.unit_id),
+            "holds_lane": user_task_holds_lane(request.user, task),
             "now": timezone.now(),
         },
         status=422 if errors else 200,

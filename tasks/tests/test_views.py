@@ -219,3 +219,18 @@ def test_the_inbox_pages_through_many_tasks(client, lisa, special_support, ekbac
 
 def test_the_inbox_needs_a_login(client):
     assert client.get(reverse("tasks:inbox")).status_code == 302
+
+
+def test_only_the_principal_is_offered_reassignment_and_only_the_lane_may_take_the_task(
+    client, lisa, rut, signal_task, ekbacke
+):
+    MembershipFactory(user=UserFactory(username="karl"), unit=ekbacke, role=Role.TEACHER)
+    url = reverse("tasks:detail", args=[signal_task.pk])
+
+    client.force_login(lisa)
+    as_teacher = client.get(url).content.decode()
+    client.force_login(rut)
+    as_principal = client.get(url).content.decode()
+
+    assert "Ta uppgiften" in as_teacher and "Fördela om (rektor)" not in as_teacher
+    assert "Fördela om (rektor)" in as_principal and "Ta uppgiften" not in as_principal

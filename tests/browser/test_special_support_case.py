@@ -82,9 +82,8 @@ def test_teacher_and_principal_take_a_special_support_case_to_an_action_programm
     assert page.get_by_role("cell", name=pupil.full_name).is_visible()
     page.screenshot(path=str(ARTIFACTS / "inbox-teacher.png"), full_page=True)
     page.get_by_role("link", name=case.user_tasks.get().name).first.click()
-    assert page.get_by_label("Elevens personnummer").inner_text() == pupil.personnummer, (
-        "prefilled, read-only"
-    )
+    shown = page.get_by_label("Elevens personnummer").inner_text()
+    assert shown == f"{pupil.personnummer[:8]}-{pupil.personnummer[8:]}", "prefilled, read-only, readable"
     page.screenshot(path=str(ARTIFACTS / "task-signal.png"), full_page=True)
 
     work_next_task(
