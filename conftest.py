@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -83,6 +83,16 @@ def start_celery_worker(name: str) -> subprocess.Popen:
             pytest.fail(f"The Celery worker exited early; see {log.name}")
     worker.kill()
     pytest.fail(f"The Celery worker did not answer within 30 s; see {log.name}")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; fail the test naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
 
 
 def stop_celery_worker(worker: subprocess.Popen) -> None:

@@ -11,11 +11,6 @@ from organisation.tests.factories import (
 
 
 @pytest.fixture
-def ekbacke(db):
-    return SchoolUnitFactory(name="Ekbackeskolan")
-
-
-@pytest.fixture
 def strand(db):
     return SchoolUnitFactory(name="Strandskolan")
 

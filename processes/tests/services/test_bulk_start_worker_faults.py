@@ -3,7 +3,6 @@ starts the rest: every pupil ends with exactly one case and nothing half-started
 
 import os
 import signal
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from django.db import connection
 
 from audit.models import AuditEvent, Verb
 from config.celery import app
-from conftest import require_broker, start_celery_worker, stop_celery_worker
+from conftest import require_broker, start_celery_worker, stop_celery_worker, wait_until
 from organisation.models import Role
 from organisation.tests.factories import CustodyFactory, MembershipFactory, PupilFactory, UserFactory
 from processes.models import BulkStart, ProcessInstance
@@ -30,15 +29,6 @@ from tasks.models import UserTask
 PUPILS = 300
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from django.db import connection
 
 from audit.models import AuditEvent, Verb
 from config.celery import app
-from conftest import require_broker, start_celery_worker, stop_celery_worker
+from conftest import require_broker, start_celery_worker, stop_celery_worker, wait_until
 from processes.models import ProcessInstance, WaitingTimer
 from processes.services.instances import process_instance_start
 from processes.tests.factories import published_support_version
@@ -20,15 +20,6 @@ from tasks.services.user_tasks import user_task_complete
 CASES = 120
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_a_worker_killed_mid_timer_pass_leaves_nothing_fired_twice_or_lost(ekbacke, alva, sara):
