@@ -5,13 +5,13 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, RetentionRule
 from audit.services import audit_chain_verify
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "occurred_at", "verb", "actor_label", "unit", "element_id", "lane"]
+    list_display = ["id", "occurred_at", "verb", "actor_label", "unit", "element_id", "lane", "redacted_by"]
     list_filter = ["verb", "unit"]
     search_fields = ["instance_id", "element_id", "actor_label"]
     change_list_template = "admin/audit/auditevent/change_list.html"
@@ -43,3 +43,8 @@ class AuditEventAdmin(admin.ModelAdmin):
                 request, _("The audit chain is broken at event %(id)s.") % {"id": broken}, messages.ERROR
             )
         return HttpResponseRedirect(reverse("admin:audit_auditevent_changelist"))
+
+
+@admin.register(RetentionRule)
+class RetentionRuleAdmin(admin.ModelAdmin):
+    list_display = ["process_key", "keep_for_days", "action", "updated_at"]

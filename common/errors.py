@@ -1,12 +1,25 @@
-"""One application error type with stable machine-readable codes, mapped to HTTP in one place."""
+"""One application error type with stable machine-readable codes, mapped to HTTP in one place.
+
+Every API error, whatever raised it, leaves as problem+json (RFC 9457):
+``{type, title, status, code, detail, ...}`` with a stable ``code`` and a translated ``title``/``detail``.
+DRF's own exceptions (validation, 401, 403, 404, 405, 415, 429) get codes of their own, and Django's 404
+and 500 pages answer in the same shape under /api/.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.encoding import force_str
+from django.utils.translation import gettext as _
+from django.views import defaults
+from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+PROBLEM_JSON = "application/problem+json"
 
 
 class ApplicationError(Exception):
@@ -35,27 +48,83 @@ class Conflict(ApplicationError):
     status = 409
 
 
+def _framework_problem(exc: Exception) -> tuple[str, str]:
+    """A stable code and a translated title for DRF's and Django's own exceptions."""
+    if isinstance(exc, Http404 | drf.NotFound):
+        return "not_found", _("The resource does not exist or you may not see it.")
+    if isinstance(exc, DjangoPermissionDenied | drf.PermissionDenied):
+        return "permission_denied", _("You may not do this.")
+    if isinstance(exc, drf.NotAuthenticated):
+        return "not_authenticated", _("Log in, or send a valid API token.")
+    if isinstance(exc, drf.AuthenticationFailed):
+        return "authentication_failed", _("The credentials were not accepted.")
+    if isinstance(exc, drf.MethodNotAllowed):
+        return "method_not_allowed", _("This method is not allowed here.")
+    if isinstance(exc, drf.NotAcceptable):
+        return "not_acceptable", _("The requested response format is not available.")
+    if isinstance(exc, drf.UnsupportedMediaType):
+        return "unsupported_media_type", _("The request body has a format this endpoint does not accept.")
+    if isinstance(exc, drf.Throttled):
+        return "throttled", _("Too many requests. Wait a moment and try again.")
+    if isinstance(exc, drf.ParseError):
+        return "parse_error", _("The request body could not be read.")
+    if isinstance(exc, drf.ValidationError):
+        return "validation_error", _("The request has invalid fields.")
+    return str(getattr(exc, "default_code", "error")), _("The request failed.")
+
+
+def problem_body(code: str, title: str, status: int, detail: Any = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": f"urn:skolflode:error:{code}",
+        "title": force_str(title),
+        "status": status,
+        "code": code,
+        "detail": force_str(title) if detail is None else detail,
+        **extra,
+    }
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """problem+json style: {type, title, status, code, detail, ...}."""
+    """problem+json: {type, title, status, code, detail, ...}; validation errors add `errors` by field."""
     if isinstance(exc, ApplicationError):
-        body = {
-            "type": f"urn:skolflode:error:{exc.code}",
-            "title": force_str(exc.message),
-            "status": exc.status,
-            "code": exc.code,
-            "detail": force_str(exc.message),
-            **exc.extra,
-        }
-        return Response(body, status=exc.status, content_type="application/problem+json")
+        body = problem_body(exc.code, exc.message, exc.status, **exc.extra)
+        return Response(body, status=exc.status, content_type=PROBLEM_JSON)
+    if isinstance(exc, OverflowError):
+        # An id past the database's integer range (SQLite raises instead of finding nothing): no such row.
+        exc = Http404()
     response = exception_handler(exc, context)
-    if response is not None:
-        detail = response.data
-        code = getattr(exc, "default_code", "error")
-        response.data = {
-            "type": f"urn:skolflode:error:{code}",
-            "title": force_str(getattr(exc, "default_detail", "Error")),
-            "status": response.status_code,
-            "code": code,
-            "detail": detail,
-        }
+    if response is None:
+        return None
+    code, title = _framework_problem(exc)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, drf.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"__all__": exc.detail}
+        extra["errors"] = errors
+        detail = title
+    else:
+        detail = force_str(getattr(exc, "detail", title))
+    if isinstance(exc, drf.Throttled) and exc.wait is not None:
+        extra["retry_after"] = int(exc.wait)
+    response.data = problem_body(code, title, response.status_code, detail, **extra)
+    response.content_type = PROBLEM_JSON
     return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 (no URL matched): problem+json under /api/, the ordinary page elsewhere."""
+    if _is_api(request):
+        code, title = _framework_problem(Http404())
+        return JsonResponse(problem_body(code, title, 404), status=404, content_type=PROBLEM_JSON)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """An unhandled exception: problem+json under /api/ without any detail, the ordinary page elsewhere."""
+    if _is_api(request):
+        body = problem_body("server_error", _("Something went wrong on our side. Try again later."), 500)
+        return JsonResponse(body, status=500, content_type=PROBLEM_JSON)
+    return defaults.server_error(request)

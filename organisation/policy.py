@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from organisation import personnummer
-from organisation.models import Membership, Pupil
+from organisation.models import Membership, Pupil, Role
 from organisation.selectors import AnyUser
 
 
@@ -56,3 +56,43 @@ class PersonalDataViewer:
         if self.entitled(pupil):
             return pupil.personnummer[:8] + "-" + pupil.personnummer[8:]
         return personnummer.mask(pupil.personnummer)
+
+
+def is_staff_member(user: AnyUser) -> bool:
+    """Holds a role at some school unit (a teacher, principal, …), as opposed to a guardian or pupil."""
+    return user.is_authenticated and Membership.objects.filter(user=user).exists()
+
+
+def may_manage_processes(user: AnyUser) -> bool:
+    """Process owners (the `processes.manage_process` permission) deploy, publish and retire versions."""
+    return user.is_authenticated and user.has_perm("processes.manage_process")
+
+
+def may_read_processes(user: AnyUser) -> bool:
+    """Process models are not personal data: any member of staff and every process owner may read them."""
+    return is_staff_member(user) or may_manage_processes(user)
+
+
+def may_see_case(user: AnyUser, unit_id: int, pupil: Pupil | None) -> bool:
+    """A case's state: staff holding any role at the case's unit, and the guardians of its pupil."""
+    if not user.is_authenticated:
+        return False
+    if Membership.objects.filter(user=user, unit_id=unit_id).exists():
+        return True
+    return pupil is not None and pupil.custodies.filter(guardian__user=user).exists()
+
+
+def may_see_case_history(user: AnyUser, unit_id: int) -> bool:
+    """Who did what in a case: staff at the case's unit only."""
+    return user.is_authenticated and Membership.objects.filter(user=user, unit_id=unit_id).exists()
+
+
+def may_handle_data_subject_requests(user: AnyUser, pupil: Pupil) -> bool:
+    """Access, rectification and erasure requests (GDPR art. 15–17) are the governing body's: a member
+    holding that role at any unit of the pupil's municipality."""
+    return (
+        user.is_authenticated
+        and Membership.objects.filter(
+            user=user, role=Role.GOVERNING_BODY, unit__municipality_id=pupil.unit.municipality_id
+        ).exists()
+    )

@@ -24,6 +24,9 @@ class ProcessDefinition(models.Model):
         verbose_name = _("process")
         verbose_name_plural = _("processes")
         ordering = ["key"]
+        # Process owners hold this permission (directly or through a group): only they may model,
+        # publish, pilot and migrate processes.
+        permissions = [("manage_process", _("Can model, publish, pilot and migrate processes"))]
 
     def __str__(self) -> str:
         return self.name_sv
@@ -224,3 +227,119 @@ class BulkStart(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} → {self.unit or 'all units'} ({self.started_count}/{self.total})"
+
+
+class ProcessDraft(models.Model):
+    """One saved revision of a process being modelled. Unlike a version it may have problems (listed in
+    `problems`, each naming its element); publishing deploys it as a version, which refuses problems."""
+
+    key = models.SlugField(_("key"), max_length=64)
+    definition = models.ForeignKey(
+        ProcessDefinition, null=True, blank=True, on_delete=models.CASCADE, related_name="drafts"
+    )
+    revision = models.PositiveIntegerField(_("revision"))
+    based_on = models.ForeignKey(
+        ProcessVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="drafts"
+    )
+    manifest = models.JSONField(default=dict)
+    files = OrderedJSONField(help_text="BPMN documents by file name, as text")
+    forms = OrderedJSONField(default=dict, help_text="JSON Schema forms by file name, fields in order")
+    model = models.JSONField(null=True, blank=True, help_text="Structural model, for diffs and rendering")
+    problems = models.JSONField(default=list, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changelog = models.CharField(_("changelog"), max_length=300, blank=True)
+    saved_at = models.DateTimeField(_("saved"), auto_now_add=True)
+    published_version = models.ForeignKey(
+        ProcessVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("process draft")
+        verbose_name_plural = _("process drafts")
+        ordering = ["key", "-revision"]
+        constraints = [models.UniqueConstraint(fields=["key", "revision"], name="draft_unique_revision")]
+
+    def __str__(self) -> str:
+        return f"{self.key} draft {self.revision}"
+
+
+class Pilot(models.Model):
+    """A published version run at chosen school units (from `starts_on`, up to and including `ends_on`)
+    instead of the baseline: new cases there start on it; everyone else keeps the current version."""
+
+    version = models.ForeignKey(ProcessVersion, on_delete=models.PROTECT, related_name="pilots")
+    unit = models.ForeignKey("organisation.SchoolUnit", on_delete=models.PROTECT, related_name="+")
+    starts_on = models.DateField(_("starts"))
+    ends_on = models.DateField(_("ends"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pilot")
+        verbose_name_plural = _("pilots")
+        ordering = ["-starts_on", "pk"]
+        indexes = [models.Index(fields=["unit", "starts_on"], name="pilot_unit_start")]
+
+    def __str__(self) -> str:
+        return f"{self.version} @ {self.unit_id} {self.starts_on}–{self.ends_on or ''}"
+
+
+class MigrationJob(models.Model):
+    """Moving every safe running case of one version to another: a background job with progress."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+
+    from_version = models.ForeignKey(ProcessVersion, on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(ProcessVersion, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    migrated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(default=dict, blank=True, help_text="instance id → why it stayed")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("migration job")
+        verbose_name_plural = _("migration jobs")
+
+    def __str__(self) -> str:
+        return f"{self.from_version} → {self.to_version} ({self.migrated_count}/{self.total})"
+
+
+class InstanceMigration(models.Model):
+    """One case moved between versions, with what it was before: undo restores it if the case has not
+    moved since (its revision is still `new_revision`)."""
+
+    instance = models.ForeignKey(ProcessInstance, on_delete=models.CASCADE, related_name="migrations")
+    from_version = models.ForeignKey(ProcessVersion, on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(ProcessVersion, on_delete=models.PROTECT, related_name="+")
+    previous_state = OrderedJSONField(default=dict)
+    previous_revision = models.PositiveIntegerField()
+    new_revision = models.PositiveIntegerField()
+    job = models.ForeignKey(
+        MigrationJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="migrations"
+    )
+    migrated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    migrated_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("case migration")
+        verbose_name_plural = _("case migrations")
+        ordering = ["-migrated_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id}: {self.from_version} → {self.to_version}"

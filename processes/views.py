@@ -20,9 +20,11 @@ from processes.selectors import (
     bulk_start_scopes_for_user,
     case_first_task_for_user,
     case_start_pupils_for_user,
+    process_version_baseline,
     startable_processes_for_user,
 )
 from processes.services.bulk_starts import bulk_start_request, bulk_start_resume, case_start_for_pupil
+from processes.services.pilots import process_version_for_unit
 from processes.services.versions import process_version_current
 
 BULK_START_DEFAULT_PROCESS = "school_start"
@@ -78,15 +80,19 @@ def bulk_start_new(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         try:
-            version = process_version_current(chosen["process"])
             if chosen["scope"] == "all":
                 unit = None
+                # Units piloting another version keep the baseline in a municipality-wide start.
+                version = process_version_baseline(chosen["process"]) or process_version_current(
+                    chosen["process"]
+                )
             else:
                 unit = units.filter(pk=chosen["scope"]).first() if chosen["scope"].isdigit() else None
                 if unit is None:
                     raise ApplicationError(
                         "scope_required", _("Choose a school unit or the whole municipality.")
                     )
+                version = process_version_for_unit(chosen["process"], unit)
             bulk = bulk_start_request(version=version, unit=unit, requested_by=request.user)
         except ApplicationError as exc:
             messages.error(request, exc.message)

@@ -56,9 +56,9 @@ class InboxApi(APIView):
     class FilterInput(serializers.Serializer):
         tab = serializers.ChoiceField(choices=INBOX_TABS, default="mine")
         process = serializers.CharField(required=False, default="")
-        unit = serializers.IntegerField(required=False, allow_null=True, default=None)
+        unit = serializers.IntegerField(required=False, allow_null=True, default=None, max_value=2**63 - 1)
         overdue = serializers.BooleanField(required=False, default=False)
-        page = serializers.IntegerField(required=False, min_value=1, default=1)
+        page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000, default=1)
 
     class InboxOutput(serializers.Serializer):
         count = serializers.IntegerField()

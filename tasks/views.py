@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from audit.services import case_read_record
 from common.errors import ApplicationError, NotFound
 from organisation.models import Role
 from organisation.policy import PersonalDataViewer
@@ -106,6 +107,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
             values = {**task.prefill, **data}
     viewer = PersonalDataViewer(request.user)
     pupil = task.instance.pupil
+    case_read_record(request.user, task.instance, user_task_id=task.pk)
     return render(
         request,
         "tasks/detail.html",

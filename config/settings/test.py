@@ -22,3 +22,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not the in-memory shared cache: concurrency tests need SQLite's real locking (IMMEDIATE
     # transactions waiting on the busy timeout), as in the embedded default.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
+else:
+    # One test database per run, so two runs on one server (a developer and CI, parallel sessions)
+    # never drop each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405
+# Throttles stay on (tests/security checks them with their own rates) but never trip an ordinary test.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min"},
+}

@@ -249,3 +249,11 @@ def bundle_load(
 def bundle_validate(bundle: Bundle, forms: Mapping[str, Any]) -> list[Problem]:
     """Lint a loaded bundle against its forms (file name -> parsed JSON Schema). Empty list = clean."""
     return lint_model(bundle.model, forms)
+
+
+def bundle_model(
+    files: Mapping[str, bytes], main_process_id: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> dict[str, Any] | None:
+    """The structural model (processes, nodes, flows, decisions) of files that parse as XML, even when
+    they have other problems (a draft being edited); None when no BPMN file parses at all."""
+    return _prepare(files, main_process_id, max_bytes)[1]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ExpressionError, Problem
-from .expressions import evaluate
+from .expressions import check_expression, evaluate
 
 HUMAN_TASKS = frozenset({"userTask", "manualTask"})
 DECISION_GATEWAYS = frozenset({"exclusiveGateway", "inclusiveGateway"})
@@ -98,8 +98,21 @@ def _reachability(model: Mapping[str, Any]) -> list[Problem]:
             "unreachable", f"{n['type']} {n.get('name') or n['id']!r} cannot be reached from a start event", n
         )
         for n in model["nodes"]
+        # A non-executable process is another participant drawn for context (the guardian's pool in a
+        # bpmn.io or Camunda Modeler collaboration): it never runs, so it is never "unreachable".
         if (n["process"], n["id"]) not in reached
+        and model["processes"].get(n["process"], {}).get("executable", True)
     ]
+
+
+def _condition_refusal(condition: str | None) -> str | None:
+    if not condition:
+        return None
+    try:
+        check_expression(condition)
+    except ExpressionError as exc:
+        return exc.message
+    return None
 
 
 def _gateways(model: Mapping[str, Any]) -> list[Problem]:
@@ -111,6 +124,19 @@ def _gateways(model: Mapping[str, Any]) -> list[Problem]:
     for node in model["nodes"]:
         flows = outgoing.get((node["process"], node["id"]), [])
         if node["type"] in DECISION_GATEWAYS:
+            for flow in flows:
+                refused = _condition_refusal(flow["condition"])
+                if refused:
+                    # e.g. a Camunda `${...}` (JUEL) condition: say so at upload, not when a case gets there.
+                    problems.append(
+                        Problem(
+                            "invalid_condition",
+                            f"condition on flow {flow['id']!r} cannot be evaluated: {refused}",
+                            flow["id"],
+                            flow.get("name"),
+                            node.get("file"),
+                        )
+                    )
             bare = [f for f in flows if not f["condition"] and f["id"] != node.get("default")]
             if len(flows) > 1 and not node.get("default") and bare:
                 problems.append(

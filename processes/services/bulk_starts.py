@@ -29,7 +29,7 @@ from organisation.selectors import units_for_user
 from processes.models import BulkStart, ProcessInstance, ProcessVersion
 from processes.selectors import BULK_START_STALE_AFTER, bulk_start_may_request
 from processes.services.instances import process_instance_start
-from processes.services.versions import process_version_current
+from processes.services.pilots import process_version_for_unit
 
 # The job gives the worker back after this long and queues its own continuation, so a municipality
 # of many thousand pupils never meets the worker's time limit (and a deploy never waits for long).
@@ -285,8 +285,8 @@ def _progress_save(
 
 
 def case_start_for_pupil(*, user: Any, key: str, pupil: Pupil) -> ProcessInstance:
-    """Start one case of the current published version of process `key` for a pupil, by a member of
-    staff holding any role at the pupil's school unit.
+    """Start one case of process `key` for a pupil, by a member of staff holding any role at the pupil's
+    school unit, on the version the unit runs (an active pilot's, else the current published one).
 
     Raises PermissionDenied `case_start_not_allowed`, ApplicationError `no_published_version` (404),
     and whatever process_instance_start raises (`engine_error`).
@@ -295,7 +295,7 @@ def case_start_for_pupil(*, user: Any, key: str, pupil: Pupil) -> ProcessInstanc
         raise PermissionDenied(
             "case_start_not_allowed", _("You may only start cases for pupils at your own school units.")
         )
-    version = process_version_current(key)
+    version = process_version_for_unit(key, pupil.unit)
     return process_instance_start(
         version=version, unit=pupil.unit, initiator=user, pupil=pupil, data=pupil_start_data(pupil)
     )

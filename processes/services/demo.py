@@ -11,10 +11,10 @@ from organisation.models import Pupil
 from processes.models import ProcessInstance, ProcessVersion
 from processes.services.bulk_starts import pupil_start_data
 from processes.services.instances import process_instance_start
+from processes.services.pilots import process_version_for_unit
 from processes.services.versions import (
     bundle_files_from_folder,
     process_library_folders,
-    process_version_current,
     process_version_deploy,
     process_version_publish,
 )
@@ -35,13 +35,11 @@ def demo_cases_load() -> DemoCases:
         if version.status == ProcessVersion.Status.DRAFT:
             process_version_publish(version)
     started = 0
-    school_start = process_version_current("school_start")
-    special_support = process_version_current("special_support")
     for pupil in Pupil.objects.select_related("unit").exclude(unit__kind="forskola").order_by("pk"):
         subject = f"DEMO-skolstart-{pupil.pk}"
         if not ProcessInstance.objects.filter(subject=subject).exists():
             process_instance_start(
-                version=school_start,
+                version=process_version_for_unit("school_start", pupil.unit),
                 unit=pupil.unit,
                 pupil=pupil,
                 subject=subject,
@@ -52,7 +50,7 @@ def demo_cases_load() -> DemoCases:
         subject = f"DEMO-stod-{pupil.pk}"
         if not ProcessInstance.objects.filter(subject=subject).exists():
             process_instance_start(
-                version=special_support,
+                version=process_version_for_unit("special_support", pupil.unit),
                 unit=pupil.unit,
                 pupil=pupil,
                 subject=subject,

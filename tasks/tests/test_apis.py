@@ -113,10 +113,10 @@ def test_a_teacher_at_another_unit_gets_404_for_every_operation_and_guessed_ids(
 
 
 def test_anonymous_callers_are_refused(api, apply_task):
-    assert api.get(reverse("tasks-api:inbox")).status_code == 403
+    assert api.get(reverse("tasks-api:inbox")).status_code == 401
     assert (
         api.post(reverse("tasks-api:complete", args=[apply_task.pk]), {"data": {}}, format="json").status_code
-        == 403
+        == 401
     )
 
 

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from common.errors import ApplicationError
 from organisation.models import Pupil, SchoolUnit
 from processes.services.instances import process_instance_start
-from processes.services.versions import process_version_current
+from processes.services.pilots import process_version_for_unit
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
             pupil = Pupil.objects.get(personnummer=options["pupil"]) if options["pupil"] else None
             initiator = get_user_model().objects.get(username=options["user"]) if options["user"] else None
             data = json.loads(options["data"])
-            version = process_version_current(options["key"])
+            version = process_version_for_unit(options["key"], unit)
             for _ in range(options["count"]):
                 instance = process_instance_start(
                     version=version, unit=unit, pupil=pupil, initiator=initiator, data=data
