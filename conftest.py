@@ -41,6 +41,24 @@ def require_broker() -> str:
     return broker
 
 
+def database_url_of_this_run() -> str:
+    """The URL of the test database this run created (PostgreSQL), for worker and helper processes."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def worker_waits_on_the_audit_chain_lock() -> bool:
+    """True while some other session waits for the audit chain's advisory lock: a worker is then
+    inside a case's transaction, blocked before its audit events (a deterministic point to kill it)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
 def start_celery_worker(name: str) -> subprocess.Popen:
     """Start `celery worker` against the broker and the *test* database; return once it answers pings."""
     from django.db import connection
@@ -53,6 +71,8 @@ def start_celery_worker(name: str) -> subprocess.Popen:
         env["DATABASE_URL"] = (
             f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         )
+    # Messages left in the queue by an earlier, interrupted run must not reach this test's database.
+    app.control.purge()
     log = open(ROOT / "var" / f"test-celery-{name}.log", "w")  # noqa: SIM115 - owned by the process
     worker = subprocess.Popen(
         [
@@ -104,9 +124,10 @@ def stop_celery_worker(worker: subprocess.Popen) -> None:
         worker.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> Iterator[subprocess.Popen]:
-    """A real `celery worker` subprocess against CELERY_BROKER_URL and the test database."""
+    """A real `celery worker` subprocess against CELERY_BROKER_URL and the test database, for one test:
+    a worker left running would take the next test's jobs against that test's expectations."""
     require_broker()
     worker = start_celery_worker(f"test-{os.getpid()}")
     yield worker

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 
 from audit.models import AuditEvent, Verb
+from conftest import database_url_of_this_run
 from processes.services.instances import process_instance_start
 from processes.tests.factories import published_support_version
 from tasks.models import UserTask
@@ -41,12 +42,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_two_processes_submitting_the_same_task_at_once_complete_it_once(ekbacke, alva, sara):
     if connection.vendor != "postgresql":
         pytest.skip("separate processes share the test database only on PostgreSQL")
-    db = connection.settings_dict
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="config.settings.test",
         PYTHONPATH=str(ROOT),
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        DATABASE_URL=database_url_of_this_run(),
     )
     version = published_support_version()
     case = process_instance_start(version=version, unit=ekbacke, pupil=alva)

@@ -8,13 +8,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from audit.models import AuditEvent, Verb
+from audit.services import CHAIN_LOCK_KEY
 from config.celery import app
-from conftest import require_broker, start_celery_worker, stop_celery_worker, wait_until
+from conftest import (
+    database_url_of_this_run,
+    require_broker,
+    start_celery_worker,
+    stop_celery_worker,
+    wait_until,
+    worker_waits_on_the_audit_chain_lock,
+)
 from organisation.models import Role
 from organisation.tests.factories import CustodyFactory, MembershipFactory, PupilFactory, UserFactory
 from processes.models import BulkStart, ProcessInstance
@@ -59,6 +68,7 @@ def test_a_worker_killed_mid_bulk_start_is_resumed_and_every_pupil_gets_exactly_
     cases = lambda: ProcessInstance.objects.count()  # noqa: E731
 
     first = start_celery_worker(f"bulk-a-{os.getpid()}")
+    blocker = psycopg.connect(database_url_of_this_run(), autocommit=False)
     try:
         with through_the_broker():
             bulk = bulk_start_request(version=version, unit=ekbacke, requested_by=maja)
@@ -66,11 +76,16 @@ def test_a_worker_killed_mid_bulk_start_is_resumed_and_every_pupil_gets_exactly_
         # Into the second batch: committed cases the progress does not count yet, which the resumed
         # run must find and skip.
         wait_until(lambda: cases() >= progress()[1] + 20, 60, "the second batch to be under way")
-        os.kill(first.pid, signal.SIGKILL)  # no warm shutdown: the job dies mid-batch
+        # Hold the audit chain's lock: the worker blocks inside its next case's transaction...
+        blocker.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+        wait_until(worker_waits_on_the_audit_chain_lock, 60, "the worker to be mid-case")
+        os.kill(first.pid, signal.SIGKILL)  # ...and dies there, with no warm shutdown
         first.wait(timeout=10)
     finally:
         if first.poll() is None:
             first.kill()
+        blocker.rollback()
+        blocker.close()
     status, interrupted_at = progress()
     cases_at_kill = cases()
     print(f"\nkilled at started_count={interrupted_at}, {cases_at_kill} of {PUPILS} cases committed")  # noqa: T201

@@ -12,7 +12,14 @@ from django.db import connection
 from audit.models import AuditEvent, Verb
 from audit.services import CHAIN_LOCK_KEY
 from config.celery import app
-from conftest import require_broker, start_celery_worker, stop_celery_worker, wait_until
+from conftest import (
+    database_url_of_this_run,
+    require_broker,
+    start_celery_worker,
+    stop_celery_worker,
+    wait_until,
+    worker_waits_on_the_audit_chain_lock,
+)
 from processes.models import ProcessInstance, WaitingTimer
 from processes.services.instances import process_instance_start
 from processes.tests.factories import published_support_version
@@ -21,17 +28,6 @@ from tasks.services.user_tasks import user_task_complete
 
 CASES = 120
 FIRST_PASS = 50
-
-
-def _dsn() -> str:
-    db = connection.settings_dict
-    return f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _a_worker_waits_on_the_chain_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-        return cursor.fetchone()[0] > 0
 
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -52,14 +48,14 @@ def test_a_worker_killed_mid_timer_pass_leaves_nothing_fired_twice_or_lost(ekbac
     fired = lambda: AuditEvent.objects.filter(verb=Verb.TIMER_FIRED).count()  # noqa: E731
 
     first = start_celery_worker(f"timers-a-{os.getpid()}")
-    blocker = psycopg.connect(_dsn(), autocommit=False)
+    blocker = psycopg.connect(database_url_of_this_run(), autocommit=False)
     try:
         app.send_task("processes.timers_fire_due", kwargs={"limit": FIRST_PASS})
         wait_until(lambda: fired() == FIRST_PASS, 60, "the first, bounded pass")
         # Hold the audit chain's lock: the next pass blocks inside its first case's transaction...
         blocker.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
         app.send_task("processes.timers_fire_due")
-        wait_until(_a_worker_waits_on_the_chain_lock, 60, "the second pass to be mid-case")
+        wait_until(worker_waits_on_the_audit_chain_lock, 60, "the second pass to be mid-case")
         os.kill(first.pid, signal.SIGKILL)  # ...and dies there, with no warm shutdown
         first.wait(timeout=10)
     finally:
