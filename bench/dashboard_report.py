@@ -314,7 +314,14 @@ def run(args: argparse.Namespace) -> None:
         for query in slowest[:5]:
             print(f"  {float(query['time']) * 1000:7.0f} ms  {query['sql'][:150]}")
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
+            from django.db import transaction
+
+            from dashboards.selectors.durations import SESSION
+
+            # The grouped durations query runs with its own settings (SET LOCAL): explain it with them.
+            with transaction.atomic(), connection.cursor() as cursor:
+                for statement in SESSION:
+                    cursor.execute(statement)
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + slowest[0]["sql"])
                 print("\n".join("    " + row[0] for row in cursor.fetchall()))
 

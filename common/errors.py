@@ -35,6 +35,11 @@ class ApplicationError(Exception):
             self.status = status
         self.extra = extra
 
+    def __str__(self) -> str:
+        # Logs and test reports show the stable code and the details (e.g. a deploy's problems).
+        details = f" {self.extra}" if self.extra else ""
+        return f"[{self.code}] {self.message}{details}"[:2000]
+
 
 class NotFound(ApplicationError):
     status = 404

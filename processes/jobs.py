@@ -10,7 +10,7 @@ from processes.services.migration import migration_job_run
 
 
 @shared_task(name="processes.timers_fire_due", ignore_result=True, soft_time_limit=50, time_limit=60)
-def timers_fire_due_job(limit: int = 500) -> int:
+def timers_fire_due_job(limit: int = 2000) -> int:
     return timers_fire_due(limit=limit)
 
 

@@ -1,13 +1,16 @@
-"""Six months of synthetic history so the dashboards tell a story on first start.
+"""A year of synthetic history so the dashboards tell a story on first start.
 
 Synthetic projection data, said plainly: completed cases (ProcessInstance) and their user tasks
 (UserTask) are written with historical timestamps by bulk_create. No engine state is written (the cases
 are completed, with an empty state, so nothing will ever load them) and no audit events (the audit chain
 records what really happened; this did not happen). Each case walks its version's model from the start
 event: a random branch at exclusive gateways, every branch of a parallel gateway, now and then a step
-done again (rework). Waits are drawn per role; special support version 2, a pilot deployed with a
-changelog, waits less at the principal and student health. Idempotent: every case's subject starts with
-HIST-, and a version with such cases is left alone.
+done again (rework). Every deployed process whose main process has user tasks gets cases (steps, names
+and roles read from the deployed version), fewer in the summer holidays. Waits are drawn per role; at one
+unit (the first compulsory school by code) student health and the principal are understaffed and wait
+about three and two times as long: the bottleneck the dashboards should show. Special support version 2,
+a pilot deployed with a changelog, waits less at the principal and student health. Idempotent: every
+case's subject starts with HIST-, and a version with such cases is left alone.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from processes.services.versions import (
 from tasks.models import UserTask
 
 SEED = 2026
-HISTORY_DAYS = 182
+HISTORY_DAYS = 365
 SUBJECT_PREFIX = "HIST-"
 # Median waiting days per role (log-normal, so a long tail: some cases wait weeks).
 WAIT_DAYS = {
@@ -47,18 +50,43 @@ WAIT_DAYS = {
     "school_admin": 1.0,
 }
 PILOT_WAIT_FACTOR = {"principal": 0.5, "student_health": 0.55}
+BOTTLENECK_WAIT_FACTOR = {"student_health": 3.0, "principal": 2.0}
+# Relative case volume per calendar month: the school year, quiet in July.
+MONTH_WEIGHT = {
+    1: 1.0,
+    2: 1.0,
+    3: 1.1,
+    4: 1.0,
+    5: 1.0,
+    6: 0.6,
+    7: 0.15,
+    8: 0.7,
+    9: 1.2,
+    10: 1.1,
+    11: 1.1,
+    12: 0.8,
+}
 PILOT_CHANGELOG = (
     "Pilot: rektor tar emot anmälan och ger utredningsuppdrag samma vecka; elevhälsan har en fast "
     "utredningstid varje vecka. Påminnelse om utredning efter 3 arbetsdagar i stället för 5."
 )
-# (process key, cases over the whole period, unit kinds it runs at)
-PLAN = [
-    ("special_support", 140, (SchoolUnit.Kind.COMPULSORY,)),
-    ("offensive_treatment", 90, (SchoolUnit.Kind.COMPULSORY, SchoolUnit.Kind.UPPER_SECONDARY)),
-    ("enrolment", 60, (SchoolUnit.Kind.COMPULSORY,)),
-    ("preschool_placement", 45, (SchoolUnit.Kind.PRESCHOOL,)),
-]
-PILOT_CASES = 70
+# Cases over the year per process key, and the unit kinds it runs at; a deployed process not named here
+# gets DEFAULT_CASES at compulsory and upper secondary schools.
+PLAN = {
+    "special_support": (520, (SchoolUnit.Kind.COMPULSORY,)),
+    "offensive_treatment": (380, (SchoolUnit.Kind.COMPULSORY, SchoolUnit.Kind.UPPER_SECONDARY)),
+    "problematic_absence": (320, (SchoolUnit.Kind.COMPULSORY, SchoolUnit.Kind.UPPER_SECONDARY)),
+    "enrolment": (300, (SchoolUnit.Kind.COMPULSORY,)),
+    "preschool_placement": (260, (SchoolUnit.Kind.PRESCHOOL,)),
+    "transfer": (220, (SchoolUnit.Kind.COMPULSORY, SchoolUnit.Kind.UPPER_SECONDARY)),
+    "school_start": (200, (SchoolUnit.Kind.COMPULSORY,)),
+    "appeal": (60, (SchoolUnit.Kind.COMPULSORY,)),
+    "quality_work": (40, tuple(SchoolUnit.Kind)),
+}
+DEFAULT_CASES = 150
+DEFAULT_KINDS = (SchoolUnit.Kind.COMPULSORY, SchoolUnit.Kind.UPPER_SECONDARY)
+# The pilot runs the last six months, next to the baseline.
+PILOT_CASES = 260
 
 
 @dataclass(frozen=True)
@@ -121,13 +149,22 @@ def _path(bundle: Any, rng: random.Random) -> list[str]:
     return path
 
 
+def main_user_tasks(version: ProcessVersion) -> dict[str, dict]:
+    bundle = bundle_for_version(version)
+    return {t["element_id"]: t for t in bundle.user_tasks() if t["process_id"] == bundle.main_process_id}
+
+
 def _case_rows(
-    version: ProcessVersion, unit: SchoolUnit, started: datetime, index: int, rng: random.Random, pilot: bool
+    version: ProcessVersion,
+    unit: SchoolUnit,
+    started: datetime,
+    index: int,
+    rng: random.Random,
+    pilot: bool,
+    bottleneck: bool,
 ) -> tuple[ProcessInstance, list[UserTask]]:
     bundle = bundle_for_version(version)
-    tasks_by_id = {
-        t["element_id"]: t for t in bundle.user_tasks() if t["process_id"] == bundle.main_process_id
-    }
+    tasks_by_id = main_user_tasks(version)
     instance = ProcessInstance(
         id=uuid.UUID(int=rng.getrandbits(128)),
         version=version,
@@ -145,6 +182,8 @@ def _case_rows(
             continue
         lane = task["lane"] or "teacher"
         factor = PILOT_WAIT_FACTOR.get(lane, 1.0) if pilot else 1.0
+        if bottleneck:
+            factor *= BOTTLENECK_WAIT_FACTOR.get(lane, 1.0)
         ready = clock + timedelta(minutes=rng.randint(1, 90))
         wait = timedelta(days=rng.lognormvariate(0, 0.8) * WAIT_DAYS.get(lane, 2.0) * factor)
         work = timedelta(hours=rng.uniform(0.3, 5.0))
@@ -187,8 +226,23 @@ def _pilot_version(baseline: ProcessVersion) -> ProcessVersion:
     return version
 
 
+def _start_time(rng: random.Random, since: datetime, span: float) -> datetime:
+    """A case start in [since, since + 0.95 span), on a weekday in office hours, by MONTH_WEIGHT."""
+    top = max(MONTH_WEIGHT.values())
+    while True:
+        started = since + timedelta(seconds=rng.uniform(0, span * 0.95))
+        if started.weekday() < 5 and rng.random() < MONTH_WEIGHT[started.month] / top:
+            return started.replace(hour=rng.randint(8, 15), minute=rng.randint(0, 59))
+
+
 def _seed_version(
-    version: ProcessVersion, units: list[SchoolUnit], cases: int, since: datetime, now: datetime, pilot: bool
+    version: ProcessVersion,
+    units: list[SchoolUnit],
+    cases: int,
+    since: datetime,
+    now: datetime,
+    pilot: bool,
+    bottleneck: SchoolUnit | None,
 ) -> tuple[int, int]:
     if ProcessInstance.objects.filter(version=version, subject__startswith=SUBJECT_PREFIX).exists():
         return 0, 0
@@ -196,9 +250,9 @@ def _seed_version(
     instances, tasks = [], []
     span = (now - since).total_seconds()
     for index in range(cases):
-        started = since + timedelta(seconds=rng.uniform(0, span * 0.9))
-        started = started.replace(hour=rng.randint(8, 15))
-        instance, rows = _case_rows(version, rng.choice(units), started, index, rng, pilot)
+        started = _start_time(rng, since, span)
+        unit = rng.choice(units)
+        instance, rows = _case_rows(version, unit, started, index, rng, pilot, unit == bottleneck)
         if instance.completed_at >= now or not rows:
             continue  # would still be running: history holds completed cases only
         instances.append(instance)
@@ -209,29 +263,40 @@ def _seed_version(
     return len(instances), len(tasks)
 
 
+def bottleneck_unit() -> SchoolUnit | None:
+    """The unit whose student health and principal are understaffed in the demo history."""
+    return SchoolUnit.objects.filter(kind=SchoolUnit.Kind.COMPULSORY).order_by("code").first()
+
+
 def demo_history_load(now: datetime | None = None) -> DemoHistory:
-    """Seed ~6 months of completed cases for several processes (the process library must be deployed:
-    load_demo_cases does that). Returns how many cases and tasks were written this time."""
+    """Seed a year of completed cases for every deployed process with user tasks (the process library
+    must be deployed: load_demo_cases does that). Returns how many cases and tasks were written this
+    time."""
     now = now or timezone.now()
     since = now - timedelta(days=HISTORY_DAYS)
+    bottleneck = bottleneck_unit()
     total_cases = total_tasks = 0
     pilot_number = None
-    for key, cases, kinds in PLAN:
-        version = (
-            ProcessVersion.objects.filter(definition__key=key, status=ProcessVersion.Status.PUBLISHED)
-            .order_by("number")
-            .first()
-        )
-        units = list(SchoolUnit.objects.filter(kind__in=kinds).order_by("code"))
-        if version is None or not units:
+    baselines: dict[str, ProcessVersion] = {}
+    for version in (
+        ProcessVersion.objects.filter(status=ProcessVersion.Status.PUBLISHED)
+        .select_related("definition")
+        .order_by("definition__key", "number")
+    ):
+        baselines.setdefault(version.definition.key, version)
+    for key, version in baselines.items():
+        if not main_user_tasks(version):
             continue
-        n_cases, n_tasks = _seed_version(version, units, cases, since, now, pilot=False)
+        cases, kinds = PLAN.get(key, (DEFAULT_CASES, DEFAULT_KINDS))
+        units = list(SchoolUnit.objects.filter(kind__in=kinds).order_by("code"))
+        if not units:
+            continue
+        n_cases, n_tasks = _seed_version(version, units, cases, since, now, False, bottleneck)
         total_cases, total_tasks = total_cases + n_cases, total_tasks + n_tasks
         if key == "special_support":
             pilot = _pilot_version(version)
             pilot_number = pilot.number
-            n_cases, n_tasks = _seed_version(
-                pilot, units, PILOT_CASES, now - timedelta(days=HISTORY_DAYS // 2), now, pilot=True
-            )
+            pilot_since = now - timedelta(days=HISTORY_DAYS // 2)
+            n_cases, n_tasks = _seed_version(pilot, units, PILOT_CASES, pilot_since, now, True, bottleneck)
             total_cases, total_tasks = total_cases + n_cases, total_tasks + n_tasks
     return DemoHistory(cases=total_cases, tasks=total_tasks, pilot_version=pilot_number)

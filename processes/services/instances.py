@@ -101,11 +101,9 @@ def _guardian_of(info: Any, instance: ProcessInstance) -> int | None:
     guardian_id = str((record or {}).get("guardian_id", "")) if info.lane == "guardian" else ""
     if not guardian_id.isdigit() or instance.pupil_id is None:
         return None
-    return (
-        instance.pupil.custodies.filter(guardian_id=int(guardian_id))
-        .values_list("guardian_id", flat=True)
-        .first()
-    )
+    # .all() uses the custodies a bulk start prefetched, instead of one query per guardian task.
+    custodians = {c.guardian_id for c in instance.pupil.custodies.all()}
+    return int(guardian_id) if int(guardian_id) in custodians else None
 
 
 def _wait_signature(timers: list[Any], subscriptions: list[tuple[str, str]]) -> str:
@@ -329,29 +327,31 @@ def instance_due_timers_fire(instance_id: Any, *, now: datetime | None = None) -
             )
             if locked is None:
                 return []  # being handled by another worker, finished, or stopped on an error
-            if not locked.timers.filter(due_at__lte=now).exists():
+            names = dict(locked.timers.filter(due_at__lte=now).values_list("element_id", "element_name"))
+            if not names:
                 return []  # already fired by an earlier (possibly interrupted and redelivered) pass
             workflow = instance_workflow(locked)
             fired = workflow.fire_due_timers(now)
-            for element_id in fired:
-                timer = locked.timers.filter(element_id=element_id).first()
-                audit_event_record(
-                    Verb.TIMER_FIRED,
-                    unit_id=locked.unit_id,
-                    instance_id=locked.pk,
-                    element_id=element_id,
-                    element_name=timer.element_name if timer else "",
-                    after={"fired_at": now.isoformat()},
-                    occurred_at=now,
-                )
-            instance_persist(locked, workflow, now=now)
+            events = [
+                {
+                    "verb": Verb.TIMER_FIRED,
+                    "unit_id": locked.unit_id,
+                    "instance_id": locked.pk,
+                    "element_id": element_id,
+                    "element_name": names.get(element_id, ""),
+                    "after": {"fired_at": now.isoformat()},
+                    "occurred_at": now,
+                }
+                for element_id in fired
+            ]
+            instance_persist(locked, workflow, now=now, events=events)
             return fired
     except EngineError as exc:
         instance_error_record(ProcessInstance(pk=instance_id), exc, None, {"operation": "timers"})
         return []
 
 
-def timers_fire_due(*, now: datetime | None = None, limit: int = 500) -> int:
+def timers_fire_due(*, now: datetime | None = None, limit: int = 2000) -> int:
     """One timer pass: wake only instances with a due timer, oldest first. Returns timers fired.
 
     Cost is proportional to the due timers, not to all waiting instances (indexed on due_at).
