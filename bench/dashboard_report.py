@@ -20,7 +20,6 @@ measures in polars on the same rows already in memory (loading them is timed apa
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -328,27 +327,9 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    if args.db == "postgres":
-        url = dashboard_postgres_url()
-        problem = pr.postgres_reachable(url)
-        if problem and args.skip_unreachable:
-            print(
-                f"dashboard_report on PostgreSQL skipped: {pr.maintenance_url(url)} "
-                f"does not answer: {problem}"
-            )
-            return
-        database = pr.postgres_database(url)
-    else:
-        database = pr.sqlite_database()
-    with database as url:
-        os.environ["DATABASE_URL"] = url
-        try:
-            run(args)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
+    pr.run_on_a_throwaway_database(
+        "dashboard_report", args.db, dashboard_postgres_url(), args.skip_unreachable, lambda: run(args)
+    )
 
 
 if __name__ == "__main__":

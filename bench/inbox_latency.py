@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import sys
 import time
@@ -499,26 +498,9 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    if args.db == "postgres":
-        url = inbox_postgres_url()
-        problem = pr.postgres_reachable(url)
-        if problem and args.skip_unreachable:
-            print(
-                f"inbox_latency on PostgreSQL skipped: {pr.maintenance_url(url)} does not answer: {problem}"
-            )
-            return
-        database = pr.postgres_database(url)
-    else:
-        database = pr.sqlite_database()
-    with database as url:
-        os.environ["DATABASE_URL"] = url
-        try:
-            run(args)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
+    pr.run_on_a_throwaway_database(
+        "inbox_latency", args.db, inbox_postgres_url(), args.skip_unreachable, lambda: run(args)
+    )
 
 
 if __name__ == "__main__":

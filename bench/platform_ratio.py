@@ -316,26 +316,42 @@ def profile_completions(
         print(f"\ncProfile of {len(tasks)} completions, {title} (s over all {len(tasks)}):\n{table}")
 
 
-def main() -> None:
-    args = parse_args()
+def run_on_a_throwaway_database(
+    label: str, db: str, postgres: str, skip_unreachable: bool, body: Callable[[], None]
+) -> None:
+    """Run `body` on the bench's own database — a temporary SQLite file, or the PostgreSQL database at
+    `postgres`, created here and dropped afterwards — with Django's test settings pointing at it."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    if args.db == "postgres":
-        url = postgres_url()
-        problem = postgres_reachable(url)
-        if problem and args.skip_unreachable:
-            print(f"platform_ratio on PostgreSQL skipped: {maintenance_url(url)} does not answer ({problem})")
-            return
-        database = postgres_database(url)
+    if db == "postgres":
+        problem = postgres_reachable(postgres)
+        if problem:
+            message = f"{label} on PostgreSQL: {maintenance_url(postgres)} does not answer ({problem})"
+            if skip_unreachable:
+                print(f"{message}; skipped")
+                return
+            sys.exit(message)
+        database = postgres_database(postgres)
     else:
         database = sqlite_database()
     with database as url:
         os.environ["DATABASE_URL"] = url
         try:
-            run(args.iterations, args.warmup, args.profile)
+            body()
         finally:
             from django.db import connections
 
             connections.close_all()
+
+
+def main() -> None:
+    args = parse_args()
+    run_on_a_throwaway_database(
+        "platform_ratio",
+        args.db,
+        postgres_url(),
+        args.skip_unreachable,
+        lambda: run(args.iterations, args.warmup, args.profile),
+    )
 
 
 if __name__ == "__main__":

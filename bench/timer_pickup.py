@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import math
-import os
 import re
 import statistics
 import sys
@@ -35,7 +35,6 @@ import platform_ratio as pr  # noqa: E402  (the throwaway databases, shared with
 
 TARGET_DELAY_S = 60.0  # docs/PERFORMANCE.md: a due timer fires within 60 s of its due time
 BEAT_INTERVAL_S = 30.0  # config/settings/base.py: TIMER_PASS_SECONDS default
-JOB_LIMIT = 500  # processes.jobs.timers_fire_due_job's default limit per pass
 JOB_SOFT_LIMIT_S = 50.0  # processes.jobs.timers_fire_due_job soft_time_limit
 TEMPLATES = 5
 PASSES = 3
@@ -290,8 +289,9 @@ def report(args: argparse.Namespace, scales: list[tuple[int, list[dict[str, Any]
         print(f"{waiting:>14,}{median:>10.2f}{median / args.due * 1000:>12.2f}{select:>11.2f}  {checks}")
     pass_s = medians[0]
     growth = medians[1] / medians[0]
-    per_job_pass = pass_s * min(JOB_LIMIT, args.due) / args.due
-    job_passes = math.ceil(args.due / JOB_LIMIT)
+    job_limit = _job_limit()
+    per_job_pass = pass_s * min(job_limit, args.due) / args.due
+    job_passes = math.ceil(args.due / job_limit)
     worst = BEAT_INTERVAL_S + pass_s
     backlog = job_passes * BEAT_INTERVAL_S + per_job_pass
     rows = [
@@ -303,13 +303,13 @@ def report(args: argparse.Namespace, scales: list[tuple[int, list[dict[str, Any]
             worst <= TARGET_DELAY_S,
         ),
         (
-            f"the same through the job (limit {JOB_LIMIT}: {job_passes} pass(es))",
+            f"the same through the job (limit {job_limit}: {job_passes} pass(es))",
             f"{backlog:.1f} s",
             f"≤ {TARGET_DELAY_S:g} s",
             backlog <= TARGET_DELAY_S,
         ),
         (
-            f"one job pass of {min(JOB_LIMIT, args.due)} vs its soft time limit",
+            f"one job pass of {min(job_limit, args.due)} vs its soft time limit",
             f"{per_job_pass:.1f} s",
             f"≤ {JOB_SOFT_LIMIT_S:g} s",
             per_job_pass <= JOB_SOFT_LIMIT_S,
@@ -320,27 +320,21 @@ def report(args: argparse.Namespace, scales: list[tuple[int, list[dict[str, Any]
         print(f"{label:<58}{value:>10}  {target:<26}{'PASS' if ok else 'MISS'}")
 
 
+def _job_limit() -> int:
+    """The beat job's default limit per pass, read from the job (Django is set up by then)."""
+    from processes.jobs import timers_fire_due_job
+
+    return inspect.signature(timers_fire_due_job).parameters["limit"].default
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.db != "postgres":
         print("timer_pickup runs on PostgreSQL only (the target is set for it); skipped on SQLite")
         return
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    url = timers_postgres_url()
-    problem = pr.postgres_reachable(url)
-    if problem:
-        if args.skip_unreachable:
-            print(f"timer_pickup on PostgreSQL skipped: {pr.maintenance_url(url)} does not answer: {problem}")
-            return
-        sys.exit(f"PostgreSQL at {pr.maintenance_url(url)} does not answer: {problem}")
-    with pr.postgres_database(url) as url:
-        os.environ["DATABASE_URL"] = url
-        try:
-            run(args)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
+    pr.run_on_a_throwaway_database(
+        "timer_pickup", "postgres", timers_postgres_url(), args.skip_unreachable, lambda: run(args)
+    )
 
 
 if __name__ == "__main__":
