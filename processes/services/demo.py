@@ -26,6 +26,20 @@ class DemoCases:
     cases_started: int
 
 
+def _start_once(key: str, pupil: Pupil, subject: str) -> bool:
+    """Start a demo case of `key` for the pupil unless one with this subject exists already."""
+    if ProcessInstance.objects.filter(subject=subject).exists():
+        return False
+    process_instance_start(
+        version=process_version_for_unit(key, pupil.unit),
+        unit=pupil.unit,
+        pupil=pupil,
+        subject=subject,
+        data=pupil_start_data(pupil),
+    )
+    return True
+
+
 def demo_cases_load() -> DemoCases:
     """Deploy and publish every bpmn/ folder, then start school start and special support cases."""
     deployed = 0
@@ -36,25 +50,7 @@ def demo_cases_load() -> DemoCases:
             process_version_publish(version)
     started = 0
     for pupil in Pupil.objects.select_related("unit").exclude(unit__kind="forskola").order_by("pk"):
-        subject = f"DEMO-skolstart-{pupil.pk}"
-        if not ProcessInstance.objects.filter(subject=subject).exists():
-            process_instance_start(
-                version=process_version_for_unit("school_start", pupil.unit),
-                unit=pupil.unit,
-                pupil=pupil,
-                subject=subject,
-                data=pupil_start_data(pupil),
-            )
-            started += 1
-    for pupil in Pupil.objects.filter(unit__kind="grundskola").order_by("pk")[:2]:
-        subject = f"DEMO-stod-{pupil.pk}"
-        if not ProcessInstance.objects.filter(subject=subject).exists():
-            process_instance_start(
-                version=process_version_for_unit("special_support", pupil.unit),
-                unit=pupil.unit,
-                pupil=pupil,
-                subject=subject,
-                data=pupil_start_data(pupil),
-            )
-            started += 1
+        started += _start_once("school_start", pupil, f"DEMO-skolstart-{pupil.pk}")
+    for pupil in Pupil.objects.select_related("unit").filter(unit__kind="grundskola").order_by("pk")[:2]:
+        started += _start_once("special_support", pupil, f"DEMO-stod-{pupil.pk}")
     return DemoCases(versions_deployed=deployed, cases_started=started)
