@@ -63,9 +63,10 @@ def is_staff_member(user: AnyUser) -> bool:
     return user.is_authenticated and Membership.objects.filter(user=user).exists()
 
 
-def may_manage_processes(user: AnyUser) -> bool:
-    """Process owners (the `processes.manage_process` permission) deploy, publish and retire versions."""
-    return user.is_authenticated and user.has_perm("processes.manage_process")
+def may_manage_processes(user: AnyUser | None) -> bool:
+    """Process owners (the `processes.manage_process` permission, directly or through a group) model,
+    deploy, publish, pilot and migrate processes; nobody else may."""
+    return bool(user is not None and user.is_authenticated and user.has_perm("processes.manage_process"))
 
 
 def may_read_processes(user: AnyUser) -> bool:

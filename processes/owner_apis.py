@@ -15,12 +15,12 @@ from rest_framework.views import APIView
 
 from common.errors import NotFound
 from organisation.models import SchoolUnit
+from organisation.policy import may_manage_processes
 from processes.models import Pilot, ProcessDraft, ProcessVersion
 from processes.selectors import (
     migration_job_get,
     process_definition_get,
     process_draft_get,
-    process_owner_may_manage,
     process_version_by_id,
 )
 from processes.services.diff import process_diff
@@ -32,7 +32,7 @@ class IsProcessOwner(BasePermission):
     message = _("Only process owners may do this.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return process_owner_may_manage(request.user)
+        return may_manage_processes(request.user)
 
 
 class OwnerApi(APIView):

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from common.errors import ApplicationError, NotFound
 from organisation.models import SchoolUnit
+from organisation.policy import may_manage_processes
 from processes.models import Pilot, ProcessDraft, ProcessVersion
 from processes.selectors import (
     instance_migrations_for_process,
@@ -36,7 +37,6 @@ from processes.selectors import (
     process_draft_get,
     process_draft_latest,
     process_instance_for_owner,
-    process_owner_may_manage,
     process_version_by_id,
 )
 from processes.services.diff import process_diff
@@ -60,7 +60,7 @@ def _owner_only(view: View) -> View:
     @login_required
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not process_owner_may_manage(request.user):
+        if not may_manage_processes(request.user):
             raise Forbidden(_("Only process owners may do this."))
         try:
             return view(request, *args, **kwargs)

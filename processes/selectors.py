@@ -142,12 +142,6 @@ def bulk_start_progress(bulk_start_id: int) -> dict[str, Any]:
 
 
 # -- process owners ---------------------------------------------------------------------------------
-def process_owner_may_manage(user: Any) -> bool:
-    """Process owners (permission `processes.manage_process`, directly or through a group) may model,
-    publish, pilot and migrate processes; nobody else may."""
-    return bool(user is not None and user.is_authenticated and user.has_perm("processes.manage_process"))
-
-
 def process_version_baseline(key: str, on: date | None = None) -> ProcessVersion | None:
     """What every unit without a pilot runs: the newest published version that is not being piloted
     (a pilot running or planned on `on` or later), else the newest published version; None if none."""
@@ -307,7 +301,7 @@ def process_draft_latest(key: str) -> ProcessDraft | None:
 
 
 def process_instance_for_owner(instance_id: Any) -> ProcessInstance:
-    """Any case, for a process owner's diagram of it (callers check process_owner_may_manage)."""
+    """Any case, for a process owner's diagram of it (callers check policy.may_manage_processes)."""
     instance = ProcessInstance.objects.select_related("version__definition").filter(pk=instance_id).first()
     if instance is None:
         raise NotFound("instance_not_found", _("The case does not exist."))

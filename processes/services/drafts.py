@@ -11,9 +11,9 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from common.errors import ApplicationError, PermissionDenied
+from organisation.policy import may_manage_processes
 from processes.engine import BundleInvalid, bundle_check_xml, bundle_load, bundle_model, bundle_validate
 from processes.models import ProcessDefinition, ProcessDraft, ProcessVersion
-from processes.selectors import process_owner_may_manage
 from processes.services.versions import (
     MAX_BUNDLE_BYTES,
     BundleFiles,
@@ -26,7 +26,7 @@ MAX_UPLOAD_BYTES = 1_000_000
 
 
 def _require_owner(actor: Any) -> None:
-    if not process_owner_may_manage(actor):
+    if not may_manage_processes(actor):
         raise PermissionDenied("not_process_owner", _("Only process owners may do this."))
 
 

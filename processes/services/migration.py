@@ -16,9 +16,9 @@ from django.utils.translation import gettext as _
 
 from audit.models import Verb
 from common.errors import ApplicationError, Conflict, NotFound, PermissionDenied
+from organisation.policy import may_manage_processes
 from processes.engine import EngineError, workflow_load, workflow_migrate, workflow_migration_check
 from processes.models import InstanceMigration, MigrationJob, ProcessInstance, ProcessVersion
-from processes.selectors import process_owner_may_manage
 from processes.services.bundles import bundle_for_version
 from processes.services.instances import instance_lock, instance_persist
 
@@ -42,7 +42,7 @@ class MigrationPlan:
 
 
 def _require_owner(actor: Any) -> None:
-    if not process_owner_may_manage(actor):
+    if not may_manage_processes(actor):
         raise PermissionDenied("not_process_owner", _("Only process owners may do this."))
 
 

@@ -18,15 +18,16 @@ from audit.models import Verb
 from audit.services import audit_event_record
 from common.errors import ApplicationError, Conflict, PermissionDenied
 from organisation.models import SchoolUnit
+from organisation.policy import may_manage_processes
 from processes.models import Pilot, ProcessDefinition, ProcessVersion
-from processes.selectors import process_owner_may_manage, process_version_baseline
+from processes.selectors import process_version_baseline
 from processes.services.versions import process_version_current
 
 PILOT_VERB = Verb.VERSION_PILOTED
 
 
 def _require_owner(actor: Any) -> None:
-    if not process_owner_may_manage(actor):
+    if not may_manage_processes(actor):
         raise PermissionDenied("not_process_owner", _("Only process owners may do this."))
 
 
