@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -118,6 +119,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TIMEZONE = TIME_ZONE
+# Queues by kind of work, so a deployment can give each kind its own workers (platform/SCALING.md):
+# a 10,000-case bulk start must not delay the timer pass, and an export must not delay either.
+# A worker started without -Q consumes all of them; every job is routed to one (a test checks).
+CELERY_QUEUE_NAMES = ("engine", "timers", "notifications", "exports")
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in CELERY_QUEUE_NAMES]
+CELERY_TASK_DEFAULT_QUEUE = "engine"
+CELERY_TASK_ROUTES = {
+    "processes.timers_fire_due": {"queue": "timers"},
+    "processes.instance_due_timers_fire": {"queue": "timers"},
+    "processes.*": {"queue": "engine"},
+    "tasks.*": {"queue": "notifications"},
+    "audit.*": {"queue": "exports"},
+    "common.*": {"queue": "engine"},
+}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Timers fire within this interval of their due time; the pass only touches due rows.
     "fire-due-timers": {"task": "processes.timers_fire_due", "schedule": env_int("TIMER_PASS_SECONDS", 30)},
