@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
+import figures  # noqa: E402
 import platform_ratio as pr  # noqa: E402  (the throwaway databases and p95, shared with that bench)
 
 TARGET_P95_MS = 50.0  # issue "Staff work" and docs/PERFORMANCE.md: the inbox page, p95
@@ -406,11 +407,30 @@ def measure(users: dict[str, Any], args: argparse.Namespace, title: str) -> tupl
     print(f"{'scenario':<48}{'median':>9}{'p95':>9}{'calls':>7}  target p95 ≤ {TARGET_P95_MS:g} ms")
     for label, samples in rows:
         report(label, samples)
+    worst_label, worst = max(rows, key=lambda row: pr.p95(row[1]))
+    record_p95(
+        f"inbox page p95, worst of {len(rows)} scenarios ({title})", worst, f"slowest: {worst_label}", args
+    )
     slowest = sorted(statements.items(), key=lambda item: -statistics.median(item[1]))[:6]
     print("slowest statements (median ms over all scenarios that ran them):")
     for statement, ms in slowest:
         print(f"  {statistics.median(ms):8.2f}  {statement_label(statement)[:140]}")
     return rows, {sql: (ms, params_of[sql]) for sql, ms in statements.items()}
+
+
+def record_p95(figure: str, samples: list[float], note: str, args: argparse.Namespace) -> None:
+    from django.db import connection
+
+    size = f"{connection.vendor}, {args.open:,} open / {args.closed:,} closed"
+    tail = pr.p95(samples)
+    figures.record(
+        figure,
+        f"{tail:.1f} ms",
+        f"p95 ≤ {TARGET_P95_MS:g} ms",
+        tail <= TARGET_P95_MS,
+        database=size,
+        note=note,
+    )
 
 
 def report(label: str, samples: list[float], note: str = "") -> None:
@@ -474,6 +494,7 @@ def run(args: argparse.Namespace) -> None:
     _rows, statements = measure(users, args, "as migrated")
     web = http_inbox(users["teacher at 2 units"], args)
     report("GET /tasks/?tab=team, teacher at 2 units", web, " (test client, end to end)")
+    record_p95("inbox GET /tasks/?tab=team p95 (test client)", web, "teacher at 2 units, end to end", args)
     if args.explain:
         explain(statements)
     if not args.suggested:

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
+import figures  # noqa: E402
 import platform_ratio as pr  # noqa: E402  (the throwaway databases, shared with that bench)
 
 TARGET_DELAY_S = 60.0  # docs/PERFORMANCE.md: a due timer fires within 60 s of its due time
@@ -318,6 +319,9 @@ def report(args: argparse.Namespace, scales: list[tuple[int, list[dict[str, Any]
     print(f"\n{'figure':<58}{'value':>10}  {'target':<26}verdict")
     for label, value, target, ok in rows:
         print(f"{label:<58}{value:>10}  {target:<26}{'PASS' if ok else 'MISS'}")
+        figures.record(
+            f"timers: {label}", value, target, ok, database=f"postgresql, {scales[0][0]:,} waiting"
+        )
 
 
 def _job_limit() -> int:
