@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import DataSubjectRequest
-from audit.models import AuditEvent, Verb
-from audit.services import audit_event_record
+from audit.models import AuditEvent, RetentionRule, Verb
+from audit.services import RetentionPolicy, audit_event_record, case_retention_apply
 from common.errors import ApplicationError, Conflict
 from organisation.models import Pupil
 from processes.models import ProcessInstance
@@ -169,8 +169,10 @@ def _refuse(pupil: Pupil, actor: Any, code: str, message: str) -> Conflict:
 
 
 def pupil_erase(pupil: Pupil, *, actor: Any, now: Any = None) -> Pupil:
-    """Pseudonymise the pupil: names, personnummer and account link in the registry, and the form data
-    of every task of their cases. Cases, tasks and their times stay, so statistics are unchanged.
+    """Pseudonymise the pupil: names, personnummer and account link in the registry; and purge their
+    cases as retention would (form data of every task, the audit events' before/after, the engine
+    state, received messages; the cases lose their link to the pupil). Cases, tasks, their times and
+    the audit chain stay, so statistics are unchanged and the chain still verifies.
 
     Raises Conflict `case_open` while a case is running or stopped on an error, and `retention_period`
     while a closed case is within its retention period (RetentionRule, else the manifest's
@@ -201,6 +203,13 @@ def pupil_erase(pupil: Pupil, *, actor: Any, now: Any = None) -> Pupil:
         ids = [i.pk for i in instances]
         UserTask.objects.filter(instance_id__in=ids).update(data={}, draft={}, prefill={})
         ProcessInstance.objects.filter(pk__in=ids).update(subject="", error_context={})
+        for instance in instances:
+            # The same redaction as retention's purge, so the trail's answers go too and the chain
+            # records (retention.applied) which events were redacted. Skipped where retention ran.
+            purge = RetentionPolicy(
+                instance.version.definition.key, _retention_days(instance), RetentionRule.Action.PURGE
+            )
+            case_retention_apply(instance.pk, purge, now=now)
         DataSubjectRequest.objects.create(
             kind=DataSubjectRequest.Kind.ERASURE,
             outcome=DataSubjectRequest.Outcome.DONE,

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import DataSubjectRequest
 from audit.models import AuditEvent
+from audit.services import audit_chain_verify
 from organisation.models import Pupil
 from processes.models import ProcessInstance
 from tasks.models import UserTask
@@ -86,8 +87,29 @@ def test_erasure_waits_for_the_retention_period_then_pseudonymises_and_keeps_sta
     assert erased.status_code == 200
     alva.refresh_from_db()
     assert "Alva" not in alva.full_name and alva.personnummer.startswith("X") and not alva.custodies.exists()
-    assert ProcessInstance.objects.filter(pupil=alva).count() == 2  # the statistics stay
-    assert not UserTask.objects.filter(instance__pupil=alva).exclude(data={}).exists()
+    ids = [case.pk for case in cases.values()]
+    assert ProcessInstance.objects.filter(pk__in=ids, pupil=None).count() == 2  # the statistics stay
+    assert not UserTask.objects.filter(instance_id__in=ids).exclude(data={}).exists()
+
+
+def test_erasure_also_removes_the_answers_from_the_audit_trail_and_the_engine_state(api, gunnel, alva, cases):
+    answered = AuditEvent.objects.filter(
+        instance_id__in=[c.pk for c in cases.values()], verb="task.completed"
+    )
+    assert any("läsning" in str(event.after) for event in answered), "the trail held the answer before"
+    for case in cases.values():
+        _close(case, days_ago=4000)
+    api.force_authenticate(gunnel)
+
+    assert api.post(reverse("accounts-api:pupil-erase", args=[alva.pk])).status_code == 200
+
+    for case in cases.values():
+        case.refresh_from_db()
+        assert "läsning" not in str(case.state)
+        events = AuditEvent.objects.filter(instance_id=case.pk)
+        assert not any("läsning" in str(event.before) + str(event.after) for event in events)
+        assert events.filter(verb="retention.applied").count() == 1
+    assert audit_chain_verify() is None
 
 
 def test_nobody_but_the_governing_body_reaches_a_pupils_data(api, personas, alva):
