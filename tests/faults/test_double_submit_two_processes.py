@@ -13,6 +13,7 @@ from django.db import connection
 
 from audit.models import AuditEvent, Verb
 from conftest import database_url_of_this_run
+from processes.services.consistency import consistency_check
 from processes.services.instances import process_instance_start
 from processes.tests.factories import published_support_version
 from tasks.models import UserTask
@@ -72,3 +73,5 @@ def test_two_processes_submitting_the_same_task_at_once_complete_it_once(ekbacke
     assert UserTask.objects.filter(instance=case, element_id="decide").count() == 1
     case.refresh_from_db()
     assert case.revision == 2
+    report = consistency_check()
+    assert report.ok, report.as_dict()

@@ -21,6 +21,7 @@ from conftest import (
     worker_waits_on_the_audit_chain_lock,
 )
 from processes.models import ProcessInstance, WaitingTimer
+from processes.services.consistency import consistency_check
 from processes.services.instances import process_instance_start
 from processes.tests.factories import published_support_version
 from tasks.models import UserTask
@@ -78,3 +79,5 @@ def test_a_worker_killed_mid_timer_pass_leaves_nothing_fired_twice_or_lost(ekbac
     assert ProcessInstance.objects.filter(status=ProcessInstance.Status.COMPLETED).count() == CASES
     assert not UserTask.objects.filter(status=UserTask.Status.OPEN).exists()
     assert UserTask.objects.filter(element_id="decide", status=UserTask.Status.CANCELLED).count() == CASES
+    report = consistency_check()
+    assert report.ok, report.as_dict()
