@@ -241,7 +241,8 @@ def case_retention_apply(instance_id: Any, policy: RetentionPolicy, *, now: date
     purge = policy.action == RetentionRule.Action.PURGE
     with transaction.atomic():
         instance = (
-            ProcessInstance.objects.select_for_update()
+            # The case's row only: locking its version's row too would hold up every case of it.
+            ProcessInstance.objects.select_for_update(of=("self",))
             .select_related("version")
             .filter(
                 pk=instance_id,

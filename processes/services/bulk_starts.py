@@ -7,6 +7,11 @@ conditional on its stamp. A run whose stamp was replaced (explicitly resumed, or
 went stale) finds that its next write changes no row and stops, so two workers never go on running
 the same bulk start. The unique constraint (bulk_start, pupil) is the last line of defence: a pupil is
 never started twice by one bulk start, whatever the timing.
+
+Cases start in chunks: the engine runs for each pupil of a chunk, then the chunk's cases, tasks, timers
+and audit events are inserted in one transaction with one append to the audit chain. A worker killed
+mid-chunk leaves none of that chunk behind; a chunk the database refuses is started again case by case,
+so one pupil's failure never costs the others their case.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from datetime import datetime, timedelta
 from time import monotonic
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,12 +33,17 @@ from organisation.models import Custody, Pupil, SchoolUnit
 from organisation.selectors import units_for_user
 from processes.models import BulkStart, ProcessInstance, ProcessVersion
 from processes.selectors import BULK_START_STALE_AFTER, bulk_start_may_request
-from processes.services.instances import process_instance_start
+from processes.services.instances import CaseStart, process_instance_start, process_instances_start
 from processes.services.pilots import process_version_for_unit
 
 # The job gives the worker back after this long and queues its own continuation, so a municipality
 # of many thousand pupils never meets the worker's time limit (and a deploy never waits for long).
 BULK_START_SLICE_SECONDS = 120.0
+# Cases started in one transaction. One commit and one chain lock per chunk instead of per case is most
+# of the saving; beyond about 50 the per-case cost hardly falls. Smaller than the batch that writes
+# the progress, so a run stopped between two chunks leaves committed cases the progress does not count
+# yet (a resumed run finds and skips them).
+BULK_START_CHUNK_SIZE = 50
 
 
 def pupil_start_data(pupil: Pupil) -> dict[str, Any]:
@@ -161,12 +171,14 @@ def bulk_start_resume(bulk_start_id: int, actor: Any) -> BulkStart:
     return bulk
 
 
-def _claim(bulk: BulkStart, now: datetime) -> bool:
-    """Take the lease: PENDING or stale RUNNING → RUNNING stamped `now`. False if another worker holds
-    it, or the bulk start has ended (a FAILED one runs again only through bulk_start_resume)."""
-    claimable = Q(status=BulkStart.Status.PENDING) | Q(
-        status=BulkStart.Status.RUNNING, updated_at__lt=now - BULK_START_STALE_AFTER
-    )
+def _claim(bulk: BulkStart, now: datetime, *, take_over: bool = False) -> bool:
+    """Take the lease: PENDING or stale RUNNING → RUNNING stamped `now` (any RUNNING with `take_over`).
+    False if another worker holds it, or the bulk start has ended (a FAILED one runs again only through
+    bulk_start_resume)."""
+    running = Q(status=BulkStart.Status.RUNNING)
+    if not take_over:
+        running &= Q(updated_at__lt=now - BULK_START_STALE_AFTER)
+    claimable = Q(status=BulkStart.Status.PENDING) | running
     return bool(
         BulkStart.objects.filter(claimable, pk=bulk.pk).update(
             status=BulkStart.Status.RUNNING,
@@ -201,16 +213,53 @@ def _start_one(bulk: BulkStart, pupil: Pupil, subject: str) -> str | None:
     return None
 
 
+def _start_chunk(bulk: BulkStart, pupils: list[Pupil], subject: str) -> list[str]:
+    """Start the pupils' cases in one transaction; returns the errors of those that could not start.
+
+    When the database refuses the chunk's rows (another worker started one of its pupils a moment ago),
+    it rolls back whole and the pupils are started one by one instead, each as _start_one does. A lost
+    connection is not caught: the job's retry resumes the run.
+    """
+    try:
+        results = process_instances_start(
+            version=bulk.version,
+            starts=[
+                CaseStart(unit=pupil.unit, pupil=pupil, subject=subject, data=pupil_start_data(pupil))
+                for pupil in pupils
+            ],
+            initiator=bulk.requested_by,
+            bulk_start=bulk,
+        )
+    except (IntegrityError, DataError):
+        one_by_one = (_start_one(bulk, pupil, subject) for pupil in pupils)
+        return [error for error in one_by_one if error is not None]
+    return [
+        f"{pupil.pk}: {result.message}"
+        for pupil, result in zip(pupils, results, strict=True)
+        if isinstance(result, ApplicationError)
+    ]
+
+
 def bulk_start_run(
-    bulk_start_id: int, *, batch_size: int = 100, time_budget: float | None = None
+    bulk_start_id: int,
+    *,
+    batch_size: int = 100,
+    chunk_size: int = BULK_START_CHUNK_SIZE,
+    time_budget: float | None = None,
+    take_over: bool = False,
 ) -> BulkStart:
     """Start the case of every pupil in scope who does not have one from this bulk start yet.
 
     Idempotent and resumable: a COMPLETED bulk start, or one another worker is running, is returned
-    unchanged. Progress (`started_count`, `failed_count`, `last_error`) is written after each batch. A
+    unchanged. Cases start `chunk_size` to a transaction (see the module docstring). Progress
+    (`started_count`, `failed_count`, `last_error`) is written after each batch of `batch_size`. A
     pupil whose case cannot start is counted and skipped; the bulk start ends COMPLETED, or FAILED
     when no case at all could start. With `time_budget` (seconds) the run stops between batches once
     it is spent, hands the bulk start back as PENDING and queues the job for the rest.
+
+    `take_over`: this run repeats one that lost its database connection (the job's retry). The lost
+    run's lease outlives it and would hold every run off for BULK_START_STALE_AFTER; the retry takes the
+    bulk start back at once. As after bulk_start_resume, a run still holding it stops at its next batch.
 
     Raises NotFound `bulk_start_not_found`.
     """
@@ -222,7 +271,7 @@ def bulk_start_run(
     if bulk is None:
         raise NotFound("bulk_start_not_found", _("The bulk start does not exist."))
     lease = timezone.now()
-    if not _claim(bulk, lease):
+    if not _claim(bulk, lease, take_over=take_over):
         return bulk
     began = monotonic()
     subject = f"bulk-{bulk.pk}"
@@ -241,9 +290,8 @@ def bulk_start_run(
         )
         missing = [pupil for pupil in batch if pupil.pk not in already]
         prefetch_related_objects(missing, custodies)
-        for pupil in missing:
-            error = _start_one(bulk, pupil, subject)
-            if error is not None:
+        for offset in range(0, len(missing), chunk_size):
+            for error in _start_chunk(bulk, missing[offset : offset + chunk_size], subject):
                 failed, last_error = failed + 1, error
         lease, held = _progress_save(bulk, lease, failed=failed, last_error=last_error)
         if not held:

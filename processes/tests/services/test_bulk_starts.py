@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent, Verb
+from audit.services import audit_chain_verify
 from common.errors import ApplicationError, Conflict, PermissionDenied
 from organisation.models import Role
 from organisation.tests.factories import (
@@ -446,3 +447,117 @@ def test_a_run_whose_lease_was_taken_over_stops_writing_progress(
     assert not held, "the first run must stop: its next write changes nothing"
     bulk.refresh_from_db()
     assert (bulk.status, bulk.failed_count, bulk.last_error) == ("pending", 0, "")
+
+
+# --- chunks: many cases to a transaction ----------------------------------------------------------
+
+
+def test_a_chunked_bulk_start_gives_each_pupil_one_case_and_the_audit_chain_verifies(
+    school_start, ekbacke, maja, django_capture_on_commit_callbacks
+):
+    pupils = PupilFactory.create_batch(7, unit=ekbacke)
+    for pupil in pupils:
+        CustodyFactory.create_batch(2, pupil=pupil)
+    bulk = requested(school_start, ekbacke, maja, django_capture_on_commit_callbacks, run=False)
+
+    done = bulk_start_run(bulk.pk, batch_size=4, chunk_size=3)
+
+    assert (done.status, done.started_count, done.failed_count) == ("completed", 7, 0)
+    cases = ProcessInstance.objects.filter(bulk_start=bulk)
+    assert sorted(cases.values_list("pupil_id", flat=True)) == [p.pk for p in pupils]
+    for case in cases:
+        verbs = list(AuditEvent.objects.filter(instance_id=case.pk).values_list("verb", flat=True))
+        assert verbs == [Verb.INSTANCE_STARTED, Verb.TASK_READY, Verb.TASK_READY]
+        tasks = case.user_tasks.all()
+        assert sorted(t.guardian_id for t in tasks) == sorted(
+            case.pupil.custodies.values_list("guardian_id", flat=True)
+        )
+    assert audit_chain_verify() is None
+
+
+def test_a_pupil_who_cannot_start_fails_alone_in_a_chunk(ekbacke, maja, django_capture_on_commit_callbacks):
+    version = published_support_version(**NEEDS_A_GUARDIAN)
+    pupils = PupilFactory.create_batch(5, unit=ekbacke)
+    for pupil in pupils[:2] + pupils[3:]:
+        CustodyFactory(pupil=pupil)
+    bulk = requested(version, ekbacke, maja, django_capture_on_commit_callbacks, run=False)
+
+    done = bulk_start_run(bulk.pk, chunk_size=5)
+
+    assert (done.status, done.started_count, done.failed_count) == ("completed", 4, 1)
+    assert done.last_error.startswith(f"{pupils[2].pk}: ")
+    started = set(ProcessInstance.objects.filter(bulk_start=bulk).values_list("pupil_id", flat=True))
+    assert started == {p.pk for p in pupils} - {pupils[2].pk}
+    assert audit_chain_verify() is None
+
+
+def test_a_chunk_the_database_refuses_is_started_case_by_case(
+    school_start, ekbacke, maja, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Another worker starts one of the chunk's pupils after the run looked: the chunk's insert hits
+    the unique constraint, rolls back whole, and its pupils start one by one, that one skipped."""
+    from processes.services import bulk_starts
+
+    pupils = PupilFactory.create_batch(4, unit=ekbacke)
+    bulk = requested(school_start, ekbacke, maja, django_capture_on_commit_callbacks, run=False)
+    elsewhere = {}
+    look_up = bulk_starts.prefetch_related_objects
+
+    def another_worker_is_quicker(missing, *lookups):
+        if not elsewhere:
+            elsewhere["case"] = process_instance_start(
+                version=school_start,
+                unit=ekbacke,
+                pupil=pupils[1],
+                bulk_start=bulk,
+                data=pupil_start_data(pupils[1]),
+            )
+        return look_up(missing, *lookups)
+
+    monkeypatch.setattr(bulk_starts, "prefetch_related_objects", another_worker_is_quicker)
+
+    done = bulk_start_run(bulk.pk, chunk_size=4)
+
+    assert (done.status, done.started_count, done.failed_count) == ("completed", 4, 0)
+    cases = ProcessInstance.objects.filter(bulk_start=bulk)
+    assert sorted(cases.values_list("pupil_id", flat=True)) == [p.pk for p in pupils], "one case each"
+    assert cases.get(pupil=pupils[1]) == elsewhere["case"]
+    started = AuditEvent.objects.filter(verb=Verb.INSTANCE_STARTED).values_list("instance_id", flat=True)
+    assert sorted(started) == sorted(cases.values_list("pk", flat=True)), "nothing of the refused chunk"
+    assert audit_chain_verify() is None
+
+
+def test_a_chunked_run_resumed_after_an_interruption_starts_each_pupil_exactly_once(
+    school_start, ekbacke, maja, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The run dies inside a chunk's transaction, its cases inserted: none of that chunk remains, and
+    the committed chunk after the last progress write is found and skipped on resume."""
+    from processes.services import instances
+
+    pupils = PupilFactory.create_batch(9, unit=ekbacke)
+    bulk = requested(school_start, ekbacke, maja, django_capture_on_commit_callbacks, run=False)
+    record, chunks = instances.audit_events_record, []
+
+    def dies_in_the_fourth_chunk(events):
+        chunks.append(events)
+        if len(chunks) == 4:
+            raise KeyboardInterrupt("the worker is gone")
+        return record(events)
+
+    monkeypatch.setattr(instances, "audit_events_record", dies_in_the_fourth_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        bulk_start_run(bulk.pk, batch_size=4, chunk_size=2)
+    monkeypatch.undo()
+    bulk.refresh_from_db()
+    assert (bulk.status, bulk.started_count, ProcessInstance.objects.count()) == ("running", 4, 6)
+    assert AuditEvent.objects.filter(verb=Verb.INSTANCE_STARTED).count() == 6, "the dead chunk left nothing"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk_start_resume(bulk.pk, maja)
+
+    bulk.refresh_from_db()
+    assert (bulk.status, bulk.started_count, bulk.failed_count) == ("completed", 9, 0)
+    per_pupil = list(ProcessInstance.objects.filter(bulk_start=bulk).values_list("pupil_id", flat=True))
+    assert sorted(per_pupil) == [p.pk for p in pupils]
+    assert AuditEvent.objects.filter(verb=Verb.INSTANCE_STARTED).count() == 9
+    assert audit_chain_verify() is None
