@@ -6,10 +6,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+from celery import Celery
 
 ROOT = Path(__file__).resolve().parent
 
@@ -22,6 +24,13 @@ def services_required() -> bool:
     return os.environ.get("SKOLFLODE_REQUIRE_SERVICES") == "1"
 
 
+def service_missing(reason: str) -> NoReturn:
+    """Skip the test for want of a service or tool, or fail it when CI says everything must be there."""
+    if services_required():
+        pytest.fail(f"SKOLFLODE_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
 def require_broker() -> str:
     """The broker URL, or skip (fail in CI) when none is configured or it does not answer."""
     from django.conf import settings
@@ -30,9 +39,9 @@ def require_broker() -> str:
 
     broker = settings.CELERY_BROKER_URL
     if not broker:
-        if services_required():
-            pytest.fail("SKOLFLODE_REQUIRE_SERVICES=1 but CELERY_BROKER_URL is not set")
-        pytest.skip("No CELERY_BROKER_URL: set it (e.g. redis://127.0.0.1:6379/0) to test a real worker")
+        service_missing(
+            "CELERY_BROKER_URL is not set: set it (e.g. redis://127.0.0.1:6379/0) to test a real worker"
+        )
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
@@ -59,20 +68,40 @@ def worker_waits_on_the_audit_chain_lock() -> bool:
         return cursor.fetchone()[0] > 0
 
 
-def start_celery_worker(name: str) -> subprocess.Popen:
-    """Start `celery worker` against the broker and the *test* database; return once it answers pings."""
-    from django.db import connection
+def broker_control(broker_url: str | None = None) -> Celery:
+    """The project's Celery app, or for another broker an app with the same queues (to purge them and
+    ping workers there): the project's app keeps its own broker's connection pools whatever it is told."""
+    from django.conf import settings
 
     from config.celery import app
 
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("postgresql"):
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
+    if broker_url is None:
+        return app
+    control = Celery("skolflode-control", set_as_current=False)
+    # Read and write URLs: Celery prefers a CELERY_BROKER_URL in the environment to `broker_url`.
+    control.conf.update(
+        broker_read_url=broker_url, broker_write_url=broker_url, task_queues=settings.CELERY_TASK_QUEUES
+    )
+    return control
+
+
+def start_celery_worker(
+    name: str, *, broker_url: str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.Popen:
+    """Start `celery worker` and return once it answers pings. By default it works on the *test*
+    database through the configured broker; `broker_url` gives it another broker (purged first, as
+    the default one is) and `env` overrides its environment (another DATABASE_URL, settings module)."""
+    from django.db import connection
+
+    worker_env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
+    if connection.vendor == "postgresql":
+        worker_env["DATABASE_URL"] = database_url_of_this_run()
+    if broker_url is not None:
+        worker_env.update(CELERY_BROKER_URL=broker_url, CELERY_RESULT_BACKEND=broker_url)
+    worker_env.update(env or {})
+    control = broker_control(broker_url)
     # Messages left in the queue by an earlier, interrupted run must not reach this test's database.
-    app.control.purge()
+    control.control.purge()
     log = open(ROOT / "var" / f"test-celery-{name}.log", "w")  # noqa: SIM115 - owned by the process
     worker = subprocess.Popen(
         [
@@ -90,13 +119,13 @@ def start_celery_worker(name: str) -> subprocess.Popen:
             f"{name}@%h",
         ],
         cwd=ROOT,
-        env=env,
+        env=worker_env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        replies = app.control.ping(timeout=0.5) or []
+        replies = control.control.ping(timeout=0.5) or []
         if any(node.startswith(f"{name}@") for reply in replies for node in reply):
             return worker
         if worker.poll() is not None:
@@ -105,13 +134,13 @@ def start_celery_worker(name: str) -> subprocess.Popen:
     pytest.fail(f"The Celery worker did not answer within 30 s; see {log.name}")
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` until it holds; fail the test naming `what` after `timeout` seconds."""
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.05) -> None:
+    """Poll `condition` every `poll` seconds until it holds; fail the test naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.05)
+        time.sleep(poll)
     pytest.fail(f"timed out waiting for {what}")
 
 
@@ -132,3 +161,14 @@ def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> I
     worker = start_celery_worker(f"test-{os.getpid()}")
     yield worker
     stop_celery_worker(worker)
+
+
+@pytest.fixture(autouse=True)
+def every_test_starts_in_the_default_language() -> Iterator[None]:
+    """A request in English (LocaleMiddleware) leaves its thread in English; the next test, say a
+    command rendering Swedish lane names, must not inherit that."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()

@@ -4,14 +4,23 @@ Every API error, whatever raised it, leaves as problem+json (RFC 9457):
 ``{type, title, status, code, detail, ...}`` with a stable ``code`` and a translated ``title``/``detail``.
 DRF's own exceptions (validation, 401, 403, 404, 405, 415, 429) get codes of their own, and Django's 404
 and 500 pages answer in the same shape under /api/.
+
+A lost or refused database connection (a restart, a failover) is not a bug in the request: it answers
+503 `database_unavailable` with Retry-After, as problem+json under /api/ and as a page elsewhere, so
+clients retry instead of reporting a server error. A deadlock or serialization failure (the database is
+there; the transaction lost a race and was rolled back) answers 503 `transaction_conflict` the same way.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
 from django.utils.encoding import force_str
 from django.utils.translation import gettext as _
 from django.views import defaults
@@ -20,6 +29,14 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 PROBLEM_JSON = "application/problem+json"
+
+# Django raises these when the connection is refused, or dies under a statement (the server restarted,
+# a failover, the connection limit): transient, and nothing of the request was committed after it.
+DATABASE_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+# A restart or failover of the database takes seconds; clients wait this long before they retry.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+logger = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):
@@ -89,11 +106,40 @@ def problem_body(code: str, title: str, status: int, detail: Any = None, **extra
     }
 
 
+def is_transaction_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure (SQLSTATE class 40): the database is there, this transaction
+    lost a race and was rolled back. Django reports it as OperationalError, like a lost connection."""
+    return str(getattr(exc.__cause__, "sqlstate", "") or "").startswith("40")
+
+
+def _database_unavailable_body(exc: BaseException | None) -> dict[str, Any]:
+    if exc is not None and is_transaction_conflict(exc):
+        title = _("Another change to the same case got in the way. Try again.")
+        return problem_body("transaction_conflict", title, 503, retry_after=DATABASE_RETRY_AFTER_SECONDS)
+    title = _("The database is not available right now. Try again in a moment.")
+    return problem_body("database_unavailable", title, 503, retry_after=DATABASE_RETRY_AFTER_SECONDS)
+
+
+def _database_unavailable_logged(request: HttpRequest, exc: BaseException) -> None:
+    # A warning, not an error with a traceback: the operator needs to know the database was away (or
+    # that transactions deadlock), not where each request happened to notice it.
+    what = "Transaction conflict" if is_transaction_conflict(exc) else "Database unavailable"
+    logger.warning("%s during %s %s: %s", what, request.method, request.path, exc)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """problem+json: {type, title, status, code, detail, ...}; validation errors add `errors` by field."""
     if isinstance(exc, ApplicationError):
         body = problem_body(exc.code, exc.message, exc.status, **exc.extra)
         return Response(body, status=exc.status, content_type=PROBLEM_JSON)
+    if isinstance(exc, DATABASE_CONNECTION_ERRORS):
+        _database_unavailable_logged(context["request"], exc)
+        return Response(
+            _database_unavailable_body(exc),
+            status=503,
+            content_type=PROBLEM_JSON,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, OverflowError):
         # An id past the database's integer range (SQLite raises instead of finding nothing): no such row.
         exc = Http404()
@@ -127,8 +173,26 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.page_not_found(request, exception)
 
 
+def database_unavailable(request: HttpRequest, exc: BaseException | None = None) -> HttpResponse:
+    """503 with Retry-After: problem+json under /api/, a page (Swedish first) elsewhere. The page is
+    rendered without the request's context processors, which would query the missing database."""
+    if _is_api(request):
+        response: HttpResponse = JsonResponse(
+            _database_unavailable_body(exc), status=503, content_type=PROBLEM_JSON
+        )
+    else:
+        response = HttpResponse(loader.render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
-    """An unhandled exception: problem+json under /api/ without any detail, the ordinary page elsewhere."""
+    """An unhandled exception: problem+json under /api/ without any detail, the ordinary page elsewhere.
+    A lost database connection is the exception: 503, see database_unavailable."""
+    # Django calls this handler while it handles the exception, so the exception is at hand here.
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DATABASE_CONNECTION_ERRORS):
+        return database_unavailable(request, exc)  # Django logs the 503 with its traceback
     if _is_api(request):
         body = problem_body("server_error", _("Something went wrong on our side. Try again later."), 500)
         return JsonResponse(body, status=500, content_type=PROBLEM_JSON)
