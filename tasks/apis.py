@@ -144,5 +144,7 @@ class TaskCompleteApi(APIView):
         payload = FormDataInput(data=request.data)
         payload.is_valid(raise_exception=True)
         task = user_task_get_for_user(request.user, task_id)
-        done = user_task_complete(task_id=task.pk, user=request.user, data=payload.validated_data["data"])
+        done = user_task_complete(
+            task_id=task.pk, user=request.user, data=payload.validated_data["data"], loaded=task
+        )
         return Response(self.Output(done).data)

@@ -128,6 +128,9 @@ def user_task_get_for_user(user: Any, task_id: int) -> UserTask:
             "completed_by",
             "guardian",
         )
+        # The case's engine state and the version's serialized spec are large and never shown here:
+        # the engine half of a step loads them under the row lock.
+        .defer("instance__state", "instance__version__spec")
         .filter(pk=task_id)
         .first()
     )

@@ -98,7 +98,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 user_task_draft_save(task, user=request.user, data=data)
                 messages.success(request, _("Your draft was saved. You can come back and finish later."))
                 return redirect("tasks:detail", pk=task.pk)
-            user_task_complete(task_id=task.pk, user=request.user, data=data)
+            user_task_complete(task_id=task.pk, user=request.user, data=data, loaded=task)
             messages.success(request, _("Done: “%(task)s” is completed.") % {"task": task.name})
             return redirect("tasks:inbox")
         except ApplicationError as exc:

@@ -49,7 +49,9 @@ def user_task_form_schema(task: UserTask) -> dict[str, Any] | None:
     return task.instance.version.forms.get(task.form_name)
 
 
-def user_task_complete(*, task_id: int, user: Any, data: Mapping[str, Any]) -> UserTask:
+def user_task_complete(
+    *, task_id: int, user: Any, data: Mapping[str, Any], loaded: UserTask | None = None
+) -> UserTask:
     """Complete a task once. Raises:
 
     - NotFound `task_not_found`; PermissionDenied `task_not_yours`;
@@ -57,8 +59,18 @@ def user_task_complete(*, task_id: int, user: Any, data: Mapping[str, Any]) -> U
     - Conflict `task_not_open` when it was already completed (a double submit) or cancelled;
     - ApplicationError `engine_error` when the model fails at a later step (the task stays open and
       the case is marked as stopped on that element, with the last good state kept).
+
+    `loaded`: the same task as the caller already read it (user_task_get_for_user), to save a second
+    read; its status and claim are checked again under the case's row lock either way.
     """
-    task = UserTask.objects.select_related("instance__version", "instance__pupil").filter(pk=task_id).first()
+    task = (
+        loaded
+        if loaded is not None and loaded.pk == task_id
+        else UserTask.objects.select_related("instance__version", "instance__pupil")
+        .defer("instance__state", "instance__version__spec")  # the engine half loads them under the lock
+        .filter(pk=task_id)
+        .first()
+    )
     if task is None:
         raise NotFound("task_not_found", _("The task does not exist."))
     if not user_task_may_complete(user, task):
@@ -79,14 +91,16 @@ def user_task_complete_validated(task: UserTask, user: Any, payload: dict[str, A
         with transaction.atomic():
             # The row lock serialises submits: a second one waits here, then finds the task done.
             instance = instance_lock(task.instance_id)
-            if instance.status != ProcessInstance.Status.RUNNING:
-                raise Conflict("instance_not_running", _("The case is not running."))
             now = timezone.now()
             claimed = UserTask.objects.filter(pk=task.pk, status=UserTask.Status.OPEN).update(
                 status=UserTask.Status.COMPLETED, completed_by=user, completed_at=now, data=payload
             )
+            # The task first: a double submit of a case's last step finds the case completed too, and
+            # must still hear task_not_open. Raising rolls the UPDATE above back.
             if not claimed:
                 raise Conflict("task_not_open", _("The task has already been completed or cancelled."))
+            if instance.status != ProcessInstance.Status.RUNNING:
+                raise Conflict("instance_not_running", _("The case is not running."))
             workflow = instance_workflow(instance)
             workflow.complete_user_task(task.engine_task_id, payload)
             completed = {

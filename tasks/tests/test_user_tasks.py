@@ -84,6 +84,22 @@ def test_a_double_submit_gets_a_conflict_and_nothing_is_applied_twice(support_ve
     assert case.user_tasks.filter(element_id="decide").count() == 1
 
 
+@pytest.mark.django_db
+def test_a_double_submit_of_the_cases_last_step_is_told_the_task_is_done_not_that_the_case_is(
+    support_version, ekbacke, alva, sara
+):
+    case = process_instance_start(version=support_version, unit=ekbacke, pupil=alva)
+    task = open_task(case, "apply")
+    user_task_complete(task_id=task.pk, user=sara, data={"needs": ["a"]})
+    # As when this was the model's last step: the first submit ended the case.
+    ProcessInstance.objects.filter(pk=case.pk).update(status=ProcessInstance.Status.COMPLETED)
+
+    with pytest.raises(Conflict) as refused:
+        user_task_complete(task_id=task.pk, user=sara, data={"needs": ["a"]})
+
+    assert refused.value.code == "task_not_open"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_simultaneous_submits_of_one_task_complete_it_once(ekbacke, alva, sara):
     version = published_support_version()
