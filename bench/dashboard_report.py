@@ -301,18 +301,20 @@ def run(args: argparse.Namespace) -> None:
     )
     ratio = median_ours / median_polars
     size = f"{connection.vendor}, {args.events:,} events"
+    # PERFORMANCE.md sets both targets for PostgreSQL; SQLite's figures are printed for comparison only.
+    judged = connection.vendor == "postgresql"
     figures.record(
         "dashboard report (median)",
         f"{median_ours:.2f} s",
-        f"≤ {TARGET_SECONDS:g} s",
-        median_ours <= TARGET_SECONDS,
+        f"≤ {TARGET_SECONDS:g} s" + ("" if judged else " (set for PostgreSQL)"),
+        median_ours <= TARGET_SECONDS if judged else None,
         database=size,
     )
     figures.record(
         "dashboard report vs polars, same rows",
         f"{median_ours * 1000:.0f} / {median_polars * 1000:.0f} ms",
-        f"≤ {TARGET_RATIO:g}x polars",
-        ratio <= TARGET_RATIO,
+        f"≤ {TARGET_RATIO:g}x polars" + ("" if judged else " (set for PostgreSQL)"),
+        ratio <= TARGET_RATIO if judged else None,
         ratio=f"{ratio:.1f}x polars",
         database=size,
     )
