@@ -174,8 +174,7 @@ def seed(n_events: int, today: date) -> object:
             f"{claimed}, {completed}, '{{}}', '{{}}', '{{}}'",
             n_events,
         )
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    pr.settle_after_seeding()
     return version
 
 

@@ -149,8 +149,7 @@ def seed_waiting(templates: list[Any], n: int, first: int) -> None:
 
     with transaction.atomic(), connection.cursor() as cursor:
         clone(cursor, templates, n, FAR, f"wait{first}")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    pr.settle_after_seeding()
 
 
 # --- Measuring ---------------------------------------------------------------------------------------------
