@@ -144,13 +144,17 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: f
     pytest.fail(f"timed out waiting for {what}")
 
 
-def stop_celery_worker(worker: subprocess.Popen) -> None:
-    worker.terminate()
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, a warm shutdown of up to 15 s, then SIGKILL."""
+    process.terminate()
     try:
-        worker.wait(timeout=15)
+        process.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
+        process.kill()
+        process.wait()
+
+
+stop_celery_worker = stop_process
 
 
 @pytest.fixture

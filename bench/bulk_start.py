@@ -79,6 +79,25 @@ def broker_problem(url: str) -> str | None:
     return None
 
 
+def services_answer(label: str, database_url: str, broker_url: str, skip_unreachable: bool) -> bool:
+    """True when PostgreSQL and the broker answer. Otherwise say which does not, and exit non-zero
+    unless `skip_unreachable` (bench/run passes it: a missing service is a note there, not a failure)."""
+    problems = [
+        (what, problem)
+        for what, problem in (
+            (pr.maintenance_url(database_url), pr.postgres_reachable(database_url)),
+            (broker_url, broker_problem(broker_url)),
+        )
+        if problem
+    ]
+    for what, problem in problems:
+        message = f"{label} skipped: {what} does not answer: {problem}"
+        if not skip_unreachable:
+            sys.exit(message)
+        print(message)
+    return not problems
+
+
 # --- Seeding, set-based ----------------------------------------------------------------------------------
 
 
@@ -375,20 +394,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     url = bulk_postgres_url()
     broker_url = os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER)
-    problems = [
-        (what, problem)
-        for what, problem in (
-            (pr.maintenance_url(url), pr.postgres_reachable(url)),
-            (broker_url, broker_problem(broker_url)),
-        )
-        if problem
-    ]
-    for what, problem in problems:
-        message = f"bulk_start skipped: {what} does not answer: {problem}"
-        if not args.skip_unreachable:
-            sys.exit(message)
-        print(message)
-    if problems:
+    if not services_answer("bulk_start", url, broker_url, args.skip_unreachable):
         return
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_BROKER_URL=broker_url, CELERY_RESULT_BACKEND=""

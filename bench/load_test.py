@@ -45,7 +45,7 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 import figures  # noqa: E402
 import platform_ratio as pr  # noqa: E402  (the throwaway databases, shared with that bench)
 import stack as st  # noqa: E402
-from bulk_start import broker_problem  # noqa: E402
+from bulk_start import services_answer  # noqa: E402
 
 DEFAULT_BROKER = st.DEFAULT_BROKER_URL
 DEFAULT_CONFIGS = "2x1,4x2"  # the issue asks for two Celery workers plus beat in one of them
@@ -417,20 +417,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     url = load_postgres_url()
     broker = os.environ.get("BENCH_LOAD_BROKER_URL", DEFAULT_BROKER)
-    problems = [
-        (what, problem)
-        for what, problem in (
-            (pr.maintenance_url(url), pr.postgres_reachable(url)),
-            (broker, broker_problem(broker)),
-        )
-        if problem
-    ]
-    for what, problem in problems:
-        message = f"load_test skipped: {what} does not answer: {problem}"
-        if not args.skip_unreachable:
-            sys.exit(message)
-        print(message)
-    if problems:
+    if not services_answer("load_test", url, broker, args.skip_unreachable):
         return
     size = args.size
     print(

@@ -35,7 +35,7 @@ import pytest
 import redis
 
 from audit.services import CHAIN_LOCK_KEY
-from conftest import service_missing, start_celery_worker, stop_celery_worker, wait_until
+from conftest import service_missing, start_celery_worker, stop_celery_worker, stop_process, wait_until
 from tests.faults.conftest import PrivatePostgres, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,12 +177,7 @@ def gunicorn(env: dict[str, str]) -> Iterator[str]:
             yield base_url
             assert web.poll() is None, "gunicorn outlived the restart"
         finally:
-            web.terminate()
-            try:
-                web.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                web.kill()
-                web.wait()
+            stop_process(web)
 
 
 def scalar(database_url: str, sql: str, *params: object) -> Any:
