@@ -215,6 +215,24 @@ def test_a_running_bulk_start_is_left_to_its_worker_until_it_goes_stale(
     assert (taken_over.status, taken_over.started_count) == ("completed", 3)
 
 
+def test_the_jobs_retry_after_a_lost_connection_takes_its_own_fresh_lease_back(
+    school_start, ekbacke, maja, django_capture_on_commit_callbacks
+):
+    """The run that lost its connection left the lease stamped a moment ago; the first delivery of a
+    job must leave such a lease alone, the retry of the same job must not wait ten minutes for it."""
+    from processes.jobs import bulk_start_run_job
+
+    PupilFactory.create_batch(2, unit=ekbacke)
+    bulk = requested(school_start, ekbacke, maja, django_capture_on_commit_callbacks, run=False)
+    BulkStart.objects.filter(pk=bulk.pk).update(status=BulkStart.Status.RUNNING, updated_at=timezone.now())
+
+    first_delivery = bulk_start_run_job.apply(args=(bulk.pk,)).get()
+    retried = bulk_start_run_job.apply(args=(bulk.pk,), retries=1).get()
+
+    assert first_delivery == "running" and retried == "completed"
+    assert ProcessInstance.objects.filter(bulk_start=bulk).count() == 2
+
+
 def test_resuming_explicitly_takes_a_running_bulk_start_over_at_once(
     school_start, ekbacke, maja, django_capture_on_commit_callbacks
 ):
